@@ -1,0 +1,38 @@
+# `make run`: set up (first time only), index the sample bulletins, then answer questions
+# in a terminal chat.
+# `make test`: set up (first time only), then run the test suite.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BULLETINS ?= data/bulletins
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.installed
+
+# CPU torch first: any other torch requirement would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m retrieval.convert
+	touch $@
+
+run: setup
+	$(BIN)/bulletin-qa ingest $(BULLETINS)
+	$(BIN)/bulletin-qa chat
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

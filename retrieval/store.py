@@ -1,0 +1,612 @@
+"""The index on disk: a SQLite store of issues, articles and chunks, plus FAISS generations.
+
+Layout of an index folder::
+
+    store.sqlite    issues, articles, chunks, embedding cache (WAL mode)
+    CURRENT         the number of the live generation, replaced atomically
+    gen-000042/     faiss.index + manifest.json, never modified once written
+    lock            held by the one writer
+
+Rows carry the generation that added them and the one that removed them, so the rows a
+generation's FAISS ids point to stay in place while that generation may still be in use:
+readers never see half-written state, and a crash at any moment leaves the previous
+generation live and consistent. The next writer discards what a crashed one left behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from retrieval.documents import Chunk, Issue
+
+SCHEMA_VERSION = 1
+_GEN_PREFIX = "gen-"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS issues (
+    id INTEGER PRIMARY KEY,
+    issue_key TEXT NOT NULL,
+    title TEXT,
+    date TEXT,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    added_gen INTEGER NOT NULL,
+    removed_gen INTEGER
+);
+CREATE INDEX IF NOT EXISTS issues_key ON issues (issue_key);
+CREATE TABLE IF NOT EXISTS articles (
+    id INTEGER PRIMARY KEY,
+    issue_id INTEGER NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    headline TEXT NOT NULL,
+    section TEXT,
+    author TEXT,
+    page INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_issue ON articles (issue_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embed_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+) WITHOUT ROWID;
+"""
+
+# Rows visible in generation :gen (issues aliased as i).
+_LIVE = "i.added_gen <= :gen AND (i.removed_gen IS NULL OR i.removed_gen > :gen)"
+
+
+class StoreError(Exception):
+    """Base class of the index store's errors; the message is meant for users."""
+
+
+class IndexNotFoundError(StoreError):
+    """The folder holds no index yet."""
+
+
+class ModelMismatchError(StoreError):
+    """The index was built with another embedding model than the one in use."""
+
+
+class IndexBusyError(StoreError):
+    """Another process is writing to the index."""
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk with everything needed to quote and attribute it."""
+
+    chunk_id: int
+    text: str
+    seq: int
+    start: int
+    end: int
+    article_id: int
+    headline: str
+    section: str | None
+    author: str | None
+    page: int | None
+    body: str
+    issue: str
+    issue_title: str | None
+    date: dt.date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    """One line of ``bulletin-qa list``."""
+
+    issue: str
+    title: str | None
+    date: dt.date | None
+    source: str
+    articles: int
+    chunks: int
+    ingested_at: str
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # NORMAL is durable enough in WAL mode: a power cut may lose the last commit but never
+    # corrupts the file, and the generation switch is what makes a commit visible anyway.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _gen_dir(index_dir: Path, gen: int) -> Path:
+    return index_dir / f"{_GEN_PREFIX}{gen:06d}"
+
+
+def read_current(index_dir: Path) -> int:
+    """Return the live generation number of the index in ``index_dir`` (0 = none yet)."""
+    try:
+        return int((index_dir / "CURRENT").read_text().strip())
+    except FileNotFoundError:
+        return 0
+
+
+def _new_faiss(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+class IndexReader:
+    """Read access to the live generation: vector search and chunk lookups.
+
+    Thread-safe. :meth:`refresh` switches to a newer generation when a writer has
+    published one, without ever dropping the one in use before the new one is loaded.
+    """
+
+    def __init__(self, index_dir: Path) -> None:
+        """Open the index in ``index_dir``.
+
+        Raises:
+            IndexNotFoundError: When the folder holds no index.
+        """
+        self.index_dir = Path(index_dir)
+        db = self.index_dir / "store.sqlite"
+        if read_current(self.index_dir) == 0 or not db.exists():
+            raise IndexNotFoundError(
+                f"no index in {self.index_dir}: run `bulletin-qa ingest` first"
+            )
+        self._conn = _connect(db)
+        self._lock = threading.Lock()
+        self._current_stamp: tuple[int, int] | None = None
+        self.generation = 0
+        self.refresh()
+
+    def _stamp(self) -> tuple[int, int]:
+        stat = (self.index_dir / "CURRENT").stat()
+        return stat.st_mtime_ns, stat.st_ino
+
+    def refresh(self) -> bool:
+        """Load the live generation if it changed since the last call.
+
+        Returns:
+            True when a new generation was loaded.
+        """
+        stamp = self._stamp()
+        if stamp == self._current_stamp:
+            return False
+        gen = read_current(self.index_dir)
+        if gen == self.generation:
+            self._current_stamp = stamp
+            return False
+        folder = _gen_dir(self.index_dir, gen)
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            index = faiss.read_index(str(folder / "faiss.index"))
+        except (OSError, RuntimeError):
+            # A writer published twice in a row and already dropped this generation:
+            # keep serving the one in memory and pick up the newest on the next call.
+            if self.generation:
+                return False
+            raise
+        with self._lock:
+            self._index = index
+            self.manifest = manifest
+            self.generation = gen
+            self._current_stamp = stamp
+        return True
+
+    @property
+    def model_id(self) -> str:
+        """Identifier of the embedding model that built this index."""
+        return self.manifest["model_id"]
+
+    @property
+    def size(self) -> int:
+        """Number of vectors in the live generation."""
+        return self._index.ntotal
+
+    def check_model(self, model_id: str) -> None:
+        """Raise :class:`ModelMismatchError` unless ``model_id`` built this index."""
+        if model_id != self.model_id:
+            raise ModelMismatchError(
+                f"the index was built with model {self.model_id!r}, not {model_id!r}: "
+                "use the same model, or ingest into another index folder"
+            )
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Return up to ``k`` ``(chunk_id, score)`` pairs, best first."""
+        index = self._index
+        if index.ntotal == 0:
+            return []
+        scores, ids = index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        """Look up chunks with their article and issue, keyed by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT c.id, c.text, c.seq, c.start, c."end", a.id AS article_id,
+                           a.headline, a.section, a.author, a.page, a.body,
+                           i.issue_key, i.title, i.date, i.source
+                    FROM chunks c JOIN articles a ON a.id = c.article_id
+                                  JOIN issues i ON i.id = a.issue_id
+                    WHERE c.id IN ({marks})""",
+                list(chunk_ids),
+            ).fetchall()
+        return {
+            row["id"]: ChunkRecord(
+                chunk_id=row["id"],
+                text=row["text"],
+                seq=row["seq"],
+                start=row["start"],
+                end=row["end"],
+                article_id=row["article_id"],
+                headline=row["headline"],
+                section=row["section"],
+                author=row["author"],
+                page=row["page"],
+                body=row["body"],
+                issue=row["issue_key"],
+                issue_title=row["title"],
+                date=_parse_date(row["date"]),
+                source=row["source"],
+            )
+            for row in rows
+        }
+
+    def issues(self) -> list[IssueSummary]:
+        """List the issues of the live generation, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT i.issue_key, i.title, i.date, i.source, i.ingested_at,
+                           (SELECT count(*) FROM articles a WHERE a.issue_id = i.id) AS n_art,
+                           (SELECT count(*) FROM chunks c JOIN articles a ON a.id = c.article_id
+                             WHERE a.issue_id = i.id) AS n_chunks
+                    FROM issues i WHERE {_LIVE}
+                    ORDER BY i.date IS NULL, i.date DESC, i.issue_key""",
+                {"gen": self.generation},
+            ).fetchall()
+        return [
+            IssueSummary(
+                issue=r["issue_key"],
+                title=r["title"],
+                date=_parse_date(r["date"]),
+                source=r["source"],
+                articles=r["n_art"],
+                chunks=r["n_chunks"],
+                ingested_at=r["ingested_at"],
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+
+class IndexWriter:
+    """The one writer of an index folder; use through :func:`open_writer`.
+
+    Changes are staged as rows of the next generation; :meth:`publish` writes that
+    generation's FAISS index and switches ``CURRENT`` to it.
+    """
+
+    def __init__(self, index_dir: Path, model_id: str, dim: int) -> None:
+        self.index_dir = index_dir
+        self.model_id = model_id
+        self.dim = dim
+        self._conn = _connect(index_dir / "store.sqlite")
+        self._conn.executescript(_SCHEMA)
+        self.base_gen = read_current(index_dir)
+        self.gen = self.base_gen + 1
+        self._staged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._removed: list[int] = []
+        self._check_meta()
+        self._recover()
+
+    def _check_meta(self) -> None:
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("model_id", self.model_id),
+                        ("dim", str(self.dim)),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                    ],
+                )
+        elif meta["model_id"] != self.model_id:
+            raise ModelMismatchError(
+                f"the index in {self.index_dir} was built with model {meta['model_id']!r}, "
+                f"not {self.model_id!r}: use the same model, or another index folder"
+            )
+
+    def _recover(self) -> None:
+        """Undo what a writer that died before publishing left behind."""
+        with self._transaction():
+            self._conn.execute("DELETE FROM issues WHERE added_gen > ?", (self.base_gen,))
+            self._conn.execute(
+                "UPDATE issues SET removed_gen = NULL WHERE removed_gen > ?", (self.base_gen,)
+            )
+        for folder in self.index_dir.glob(_GEN_PREFIX + "*"):
+            number = folder.name[len(_GEN_PREFIX) :].removesuffix(".tmp")
+            if number.isdigit() and int(number) > self.base_gen:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything is staged for the next generation."""
+        return bool(self._staged or self._removed)
+
+    def issue_hash(self, issue_key: str) -> str | None:
+        """Content hash of the live issue ``issue_key``, or None when it is not indexed."""
+        row = self._conn.execute(
+            f"SELECT content_hash FROM issues i WHERE issue_key = :key AND {_LIVE}",
+            {"key": issue_key, "gen": self.base_gen},
+        ).fetchone()
+        return row["content_hash"] if row else None
+
+    def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors already computed by this index's model for the given text hashes."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            rows = self._conn.execute(
+                f"""SELECT text_hash, vector FROM embeddings
+                    WHERE model_id = ? AND text_hash IN ({",".join("?" * len(batch))})""",
+                [self.model_id, *batch],
+            )
+            for text_hash, blob in rows:
+                found[text_hash] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Remember vectors by text hash (committed at once: survives a crash)."""
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                [
+                    (self.model_id, h, np.asarray(v, dtype=np.float32).tobytes())
+                    for h, v in vectors.items()
+                ],
+            )
+
+    def _live_chunk_ids(self, issue_key: str) -> list[int]:
+        rows = self._conn.execute(
+            f"""SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id
+                JOIN issues i ON i.id = a.issue_id WHERE i.issue_key = :key AND {_LIVE}""",
+            {"key": issue_key, "gen": self.base_gen},
+        )
+        return [r[0] for r in rows]
+
+    def remove_issue(self, issue_key: str) -> bool:
+        """Stage the removal of an issue. Returns False when it is not indexed."""
+        ids = self._live_chunk_ids(issue_key)
+        staged = self._staged.pop(issue_key, None) is not None
+        with self._transaction():
+            self._conn.execute(
+                "DELETE FROM issues WHERE issue_key = ? AND added_gen = ?", (issue_key, self.gen)
+            )
+            cur = self._conn.execute(
+                f"""UPDATE issues SET removed_gen = :new
+                    WHERE id IN (SELECT i.id FROM issues i WHERE issue_key = :key AND {_LIVE})""",
+                {"key": issue_key, "gen": self.base_gen, "new": self.gen},
+            )
+        self._removed.extend(ids)
+        return staged or cur.rowcount > 0
+
+    def put_issue(
+        self,
+        issue: Issue,
+        content_hash: str,
+        chunks: Sequence[Chunk],
+        embed_hashes: Sequence[str],
+        vectors: np.ndarray,
+    ) -> None:
+        """Stage an issue (replacing the indexed one with the same key) and its vectors.
+
+        Args:
+            issue: The parsed issue.
+            content_hash: Hash of the file it came from.
+            chunks: Its chunks, in order.
+            embed_hashes: Hash of the embedded text of each chunk.
+            vectors: One normalised vector per chunk, shape ``(len(chunks), dim)``.
+        """
+        self.remove_issue(issue.issue_id)
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._transaction():
+            issue_row = self._conn.execute(
+                """INSERT INTO issues (issue_key, title, date, source, content_hash,
+                                       ingested_at, added_gen)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    issue.issue_id,
+                    issue.title,
+                    issue.date.isoformat() if issue.date else None,
+                    issue.source,
+                    content_hash,
+                    now,
+                    self.gen,
+                ),
+            ).lastrowid
+            article_ids = [
+                self._conn.execute(
+                    """INSERT INTO articles (issue_id, seq, headline, section, author, page, body)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (issue_row, seq, a.headline, a.section, a.author, a.page, a.body),
+                ).lastrowid
+                for seq, a in enumerate(issue.articles)
+            ]
+            chunk_ids = [
+                self._conn.execute(
+                    """INSERT INTO chunks (article_id, seq, start, "end", text, embed_hash)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    (article_ids[c.article_index], c.seq, c.start, c.end, c.text, h),
+                ).lastrowid
+                for c, h in zip(chunks, embed_hashes, strict=True)
+            ]
+        self._staged[issue.issue_id] = (
+            np.asarray(chunk_ids, dtype=np.int64),
+            np.asarray(vectors, dtype=np.float32).reshape(len(chunk_ids), self.dim),
+        )
+
+    def _next_faiss(self) -> faiss.Index:
+        if self.base_gen:
+            index = faiss.read_index(str(_gen_dir(self.index_dir, self.base_gen) / "faiss.index"))
+        else:
+            index = _new_faiss(self.dim)
+        if self._removed:
+            index.remove_ids(np.asarray(self._removed, dtype=np.int64))
+        for ids, vectors in self._staged.values():
+            if len(ids):
+                index.add_with_ids(vectors, ids)
+        return index
+
+    def publish(self) -> int:
+        """Write the staged generation and make it the live one.
+
+        Returns:
+            The new live generation number (the old one when nothing changed).
+        """
+        if not self.changed:
+            return self.base_gen
+        index = self._next_faiss()
+        final = _gen_dir(self.index_dir, self.gen)
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        faiss.write_index(index, str(tmp / "faiss.index"))
+        manifest = {
+            "generation": self.gen,
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "chunks": int(index.ntotal),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        for name in ("faiss.index", "manifest.json"):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        os.rename(tmp, final)
+        _write_atomic(self.index_dir / "CURRENT", f"{self.gen}\n".encode())
+        self._collect_garbage()
+        published = self.gen
+        self.base_gen, self.gen = self.gen, self.gen + 1
+        self._staged, self._removed = {}, []
+        return published
+
+    def _collect_garbage(self) -> None:
+        """Drop rows and folders that neither the live nor the previous generation uses."""
+        keep_from = self.gen - 1
+        with self._transaction():
+            self._conn.execute(
+                "DELETE FROM issues WHERE removed_gen IS NOT NULL AND removed_gen <= ?",
+                (keep_from,),
+            )
+        for folder in self.index_dir.glob(_GEN_PREFIX + "*"):
+            number = folder.name[len(_GEN_PREFIX) :]
+            if number.isdigit() and int(number) < keep_from:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+
+@contextmanager
+def open_writer(
+    index_dir: Path, model_id: str, dim: int, *, wait: float = 0
+) -> Iterator[IndexWriter]:
+    """Take the index's writer lock and yield its :class:`IndexWriter`.
+
+    Nothing staged is visible until :meth:`IndexWriter.publish`; leaving the block
+    without publishing discards it (at the latest, when the next writer starts).
+
+    Args:
+        index_dir: The index folder (created if missing).
+        model_id: Identifier of the embedding model in use.
+        dim: Its vector dimension.
+        wait: Seconds to wait for another writer to finish.
+
+    Raises:
+        IndexBusyError: When another process holds the lock.
+        ModelMismatchError: When the index was built with another model.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(index_dir / "lock")
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise IndexBusyError(
+            f"another ingest is running on {index_dir}; try again when it has finished"
+        ) from None
+    try:
+        writer = IndexWriter(index_dir, model_id, dim)
+        try:
+            yield writer
+        finally:
+            writer.close()
+    finally:
+        lock.release()

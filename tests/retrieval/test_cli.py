@@ -1,0 +1,162 @@
+"""End to end through the command line, with the real model on the bundled seed page."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from retrieval.cli import cli
+from retrieval.store import open_writer
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
+CORPUS_ISSUE = ROOT / "data" / "bulletins" / "2024-12-29.txt"
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, embedder):
+    """An index holding the seed page and one corpus issue (built once per module)."""
+    folder = tmp_path_factory.mktemp("bulletins")
+    shutil.copy(SEED, folder)
+    shutil.copy(CORPUS_ISSUE, folder)
+    index = tmp_path_factory.mktemp("index")
+    result = run("ingest", folder, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert "2 added" in result.output
+    return folder, index
+
+
+def test_ask_json_quotes_the_answer_with_its_source(seeded):
+    _, index = seeded
+    result = run("ask", "白漳河河道城区段全长多少米？", "--json", "--index", index)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["question"] == "白漳河河道城区段全长多少米？"
+    top = data["hits"][0]
+    assert "2886米" in top["quote"]
+    assert top["quote"] in top["text"]
+    assert top["headline"] == "人勤春来早 项目施工忙"
+    assert top["issue"] == "000_d59eaba95ec30256"
+    assert top["date"] is None
+    assert top["source"].endswith("000_d59eaba95ec30256.txt")
+    assert [h["rank"] for h in data["hits"]] == list(range(1, len(data["hits"]) + 1))
+
+
+def test_ask_text_shows_quote_and_source_line(seeded):
+    _, index = seeded
+    result = run("ask", "精细化工国家重点实验室交城创新中心", "-k", "2", "--index", index)
+    assert result.exit_code == 0, result.output
+    first = result.output.split("\n\n")[0]
+    assert first.startswith("1. 「")
+    assert '《召开"精细化工国家重点实验室交城创新中心"创建会》' in first
+
+
+def test_english_question_finds_the_chinese_article(seeded):
+    _, index = seeded
+    result = run(
+        "ask", "How long is the Baizhang river section in the city?", "--json", "--index", index
+    )
+    headlines = [h["headline"] for h in json.loads(result.output)["hits"][:3]]
+    assert "人勤春来早 项目施工忙" in headlines
+
+
+@pytest.mark.parametrize("question", ["", "   ", "问" * 2000])
+def test_bad_questions_get_a_clear_message(seeded, question):
+    _, index = seeded
+    result = run("ask", question, "--index", index)
+    assert result.exit_code == 1
+    assert "Error:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_chat_answers_piped_questions_line_by_line(seeded):
+    _, index = seeded
+    result = run(
+        "chat", "--index", index, input="白漳河一期改造工程治理长度是多少？\n\n电商培训讲师是谁？\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "1075米" in result.output
+    assert "魏春雷" in result.output
+    assert result.output.count("问：") == 2
+
+
+def test_list_shows_issues(seeded):
+    _, index = seeded
+    result = run("list", "--index", index, "--json")
+    issues = {i["issue"]: i for i in json.loads(result.output)}
+    assert set(issues) == {"000_d59eaba95ec30256", "2024-12-29"}
+    assert issues["2024-12-29"]["date"] == "2024-12-29"
+    assert issues["000_d59eaba95ec30256"]["articles"] >= 6
+
+
+def test_reingest_unchanged_change_and_remove(tmp_path, embedder):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    index = tmp_path / "index"
+    assert "1 added" in run("ingest", folder, "--index", index).output
+    again = run("ingest", folder, "--index", index, "--json")
+    report = json.loads(again.output)
+    assert (report["unchanged"], report["added"], report["embedded"]) == (
+        ["000_d59eaba95ec30256"],
+        [],
+        0,
+    )
+
+    page = folder / SEED.name
+    page.write_text(
+        page.read_text(encoding="utf-8")
+        + "\n交城县\n\n新增一条消息\n\n本报讯 县里新建了一座图书馆，藏书十万册。（张三）\n",
+        encoding="utf-8",
+    )
+    changed = json.loads(run("ingest", folder, "--index", index, "--json").output)
+    assert changed["replaced"] == ["000_d59eaba95ec30256"]
+    assert 0 < changed["embedded"] < changed["chunks"]  # only the new text is embedded
+    answer = json.loads(run("ask", "图书馆藏书多少册", "--json", "--index", index).output)
+    assert "十万册" in answer["hits"][0]["quote"]
+
+    removed = run("remove", "000_d59eaba95ec30256", "--index", index)
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(run("list", "--index", index, "--json").output) == []
+    assert run("remove", "nope", "--index", index).exit_code == 1
+
+
+def test_bad_files_are_named_and_the_rest_ingested(tmp_path, embedder):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04")
+    index = tmp_path / "index"
+    result = run("ingest", folder, folder / "notes.docx", folder / "missing.txt", "--index", index)
+    assert result.exit_code == 1
+    for name in ("empty.txt", "binary.txt", "notes.docx", "missing.txt"):
+        assert name in result.output
+    assert "1 added" in result.output
+    assert "Traceback" not in result.output
+    listed = json.loads(run("list", "--index", index, "--json").output)
+    assert [i["issue"] for i in listed] == ["000_d59eaba95ec30256"]
+
+
+def test_index_built_with_another_model_is_refused(tmp_path, embedder):
+    index = tmp_path / "index"
+    with open_writer(index, "some-other-model", embedder.dim) as writer:
+        writer.remove_issue("x")  # creates the store without publishing
+    result = run("ingest", SEED, "--index", index)
+    assert result.exit_code == 1
+    assert "some-other-model" in result.output
+
+
+def test_missing_index_is_reported(tmp_path):
+    result = run("ask", "问题", "--index", tmp_path / "none")
+    assert result.exit_code == 1
+    assert "bulletin-qa ingest" in result.output

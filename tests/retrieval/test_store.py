@@ -1,0 +1,158 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from retrieval.chunk import chunk_article
+from retrieval.documents import Article, Issue
+from retrieval.store import (
+    IndexBusyError,
+    IndexNotFoundError,
+    IndexReader,
+    ModelMismatchError,
+    open_writer,
+    read_current,
+)
+
+DIM = 8
+MODEL = "test-model"
+
+
+def _issue(key: str, *bodies: str) -> Issue:
+    articles = [
+        Article(headline=f"{key} 第{i}篇", body=b, author="记者") for i, b in enumerate(bodies)
+    ]
+    return Issue(
+        issue_id=key, source=f"/bulletins/{key}.txt", date=dt.date(2024, 3, 1), articles=articles
+    )
+
+
+def _vectors(n: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _put(writer, issue: Issue, seed: int = 0, content_hash: str = "h1") -> np.ndarray:
+    chunks = [c for i, a in enumerate(issue.articles) for c in chunk_article(a, i)]
+    vectors = _vectors(len(chunks), seed)
+    writer.put_issue(
+        issue, content_hash, chunks, [f"{seed}-{i}" for i in range(len(chunks))], vectors
+    )
+    return vectors
+
+
+def test_missing_index_is_reported(tmp_path):
+    with pytest.raises(IndexNotFoundError):
+        IndexReader(tmp_path)
+
+
+def test_put_publish_search_and_lookup(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        vectors = _put(w, _issue("2024-03-01", "白漳河全长2886米。", "第二篇正文。"))
+        assert w.publish() == 1
+    reader = IndexReader(tmp_path)
+    assert reader.size == 2
+    [(chunk_id, score)] = reader.search(vectors[0], 1)
+    assert score == pytest.approx(1.0, abs=1e-5)
+    record = reader.chunks([chunk_id])[chunk_id]
+    assert record.text == "白漳河全长2886米。"
+    assert (record.headline, record.issue, record.date) == (
+        "2024-03-01 第0篇",
+        "2024-03-01",
+        dt.date(2024, 3, 1),
+    )
+    [summary] = reader.issues()
+    assert (summary.issue, summary.articles, summary.chunks) == ("2024-03-01", 2, 2)
+
+
+def test_replacing_and_removing_an_issue_updates_vectors_and_rows(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "旧正文。"), seed=1)
+        _put(w, _issue("b", "另一期。"), seed=2)
+        w.publish()
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        assert w.issue_hash("a") == "h1"
+        new = _put(w, _issue("a", "新正文一。", "新正文二。"), seed=3, content_hash="h2")
+        w.publish()
+    reader = IndexReader(tmp_path)
+    assert reader.size == 3
+    hits = reader.search(new[1], 3)
+    texts = {r.text for r in reader.chunks([i for i, _ in hits]).values()}
+    assert texts == {"新正文一。", "新正文二。", "另一期。"}
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        assert w.remove_issue("b")
+        assert not w.remove_issue("nope")
+        w.publish()
+    assert reader.refresh()
+    assert reader.size == 2
+    assert [i.issue for i in reader.issues()] == ["a"]
+
+
+def test_unpublished_changes_are_invisible_and_discarded(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "正文。"))
+        w.publish()
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("b", "未发布。"), seed=5)
+        w.remove_issue("a")
+        # Leaves without publishing, as a crash or Ctrl-C would.
+    reader = IndexReader(tmp_path)
+    assert [i.issue for i in reader.issues()] == ["a"]
+    assert reader.size == 1
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        assert w.issue_hash("a") == "h1"
+        assert w.issue_hash("b") is None
+    assert read_current(tmp_path) == 1
+
+
+def test_reader_keeps_serving_its_generation_while_a_writer_publishes(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        old = _put(w, _issue("a", "第一版。"), seed=1)
+        w.publish()
+    reader = IndexReader(tmp_path)
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "第二版。"), seed=2, content_hash="h2")
+        w.publish()
+    # Not refreshed yet: the old generation's ids still resolve to their rows.
+    [(chunk_id, _)] = reader.search(old[0], 1)
+    assert reader.chunks([chunk_id])[chunk_id].text == "第一版。"
+    assert reader.refresh()
+    [(chunk_id, _)] = reader.search(old[0], 1)
+    assert reader.chunks([chunk_id])[chunk_id].text == "第二版。"
+
+
+def test_old_generations_are_collected(tmp_path):
+    for n in range(4):
+        with open_writer(tmp_path, MODEL, DIM) as w:
+            _put(w, _issue("a", f"第{n}版。"), seed=n, content_hash=f"h{n}")
+            w.publish()
+    gens = sorted(p.name for p in tmp_path.glob("gen-*"))
+    assert gens == ["gen-000003", "gen-000004"]
+
+
+def test_model_mismatch_is_refused(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "正文。"))
+        w.publish()
+    with pytest.raises(ModelMismatchError), open_writer(tmp_path, "other-model", DIM):
+        pass
+    with pytest.raises(ModelMismatchError):
+        IndexReader(tmp_path).check_model("other-model")
+
+
+def test_second_writer_is_refused(tmp_path):
+    with (
+        open_writer(tmp_path, MODEL, DIM),
+        pytest.raises(IndexBusyError, match="another ingest"),
+        open_writer(tmp_path, MODEL, DIM),
+    ):
+        pass
+
+
+def test_embedding_cache_roundtrip(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        v = _vectors(2, 7)
+        w.cache_vectors({"x": v[0], "y": v[1]})
+        found = w.cached_vectors(["x", "y", "z"])
+    assert set(found) == {"x", "y"}
+    np.testing.assert_array_equal(found["y"], v[1])
