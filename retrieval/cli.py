@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +16,13 @@ import click
 from retrieval import __version__
 from retrieval.answer import QuestionError, answer_question
 from retrieval.config import Settings
+from retrieval.filters import Filters
 from retrieval.render import answer_to_json, render_text
-from retrieval.store import IndexReader, StoreError, open_writer, read_current
+from retrieval.search import DEFAULT_MODE, MODES, Fusion, Mode, Searcher
+from retrieval.store import IndexReader, StoreError, check_index, open_writer, read_current
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
-    from retrieval.search import Searcher
 
 _settings = Settings.from_env()
 
@@ -56,8 +60,6 @@ def _embedder(model: Path | None) -> Embedder:
 
 
 def _searcher(index_dir: Path, model: Path | None) -> Searcher:
-    from retrieval.search import Searcher
-
     # Checked before loading the model, which takes seconds.
     if read_current(index_dir) == 0:
         raise click.ClickException(f"no index in {index_dir}: run `bulletin-qa ingest` first")
@@ -97,7 +99,10 @@ def ingest(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Index bulletin issues: files, or folders of them (.txt in UTF-8, GB18030 or Big5).
+    """Index bulletin issues: files, or folders of them.
+
+    Text files (.txt in UTF-8, GB18030/GBK or Big5) and PDFs with a text layer; page
+    files of one issue (2024-03-01_01.pdf, 2024-03-01_02.pdf, …) make one issue.
 
     Unchanged files are skipped, changed ones replace their issue. Files that cannot be
     read are reported and the rest still indexed; the exit code is 1 if any failed.
@@ -144,6 +149,40 @@ def ingest(
         sys.exit(1)
 
 
+def _filters(since: dt.date | None, until: dt.date | None, issue: str | None) -> Filters:
+    if since and until and since > until:
+        raise click.BadParameter("--since is after --until")
+    return Filters(since=since, until=until, issue=issue)
+
+
+def filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add --mode, --since, --until and --issue to a command."""
+    for option in reversed(
+        [
+            click.option(
+                "--mode",
+                type=click.Choice(MODES),
+                default=DEFAULT_MODE,
+                show_default=True,
+                help="Retrieval: dense (embeddings), lexical (BM25) or hybrid (both).",
+            ),
+            click.option(
+                "--since",
+                type=click.DateTime(["%Y-%m-%d"]),
+                help="Only issues dated on or after this day (YYYY-MM-DD).",
+            ),
+            click.option(
+                "--until",
+                type=click.DateTime(["%Y-%m-%d"]),
+                help="Only issues dated on or before this day (YYYY-MM-DD).",
+            ),
+            click.option("--issue", help="Only this issue (an id as shown by `list`)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("question")
 @click.option(
@@ -156,12 +195,30 @@ def ingest(
     help="Number of passages.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@filter_options
 @index_option
 @model_option
-def ask(question: str, k: int, as_json: bool, index_dir: Path, model: Path | None) -> None:
-    """Answer QUESTION with the passages of the bulletins that answer it."""
+def ask(
+    question: str,
+    k: int,
+    as_json: bool,
+    mode: Mode,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    issue: str | None,
+    index_dir: Path,
+    model: Path | None,
+) -> None:
+    """Answer QUESTION with the passages of the bulletins that answer it.
+
+    A question may start with a period, `2024-03 灯会` or `2024-03-01..2024-03-10 灯会`,
+    or name one (`2024年3月`, `3月份`): only the issues of that period are searched.
+    """
+    filters = _filters(since and since.date(), until and until.date(), issue)
     try:
-        answer = answer_question(_searcher(index_dir, model), question, k)
+        answer = answer_question(
+            _searcher(index_dir, model), question, k, mode=mode, filters=filters
+        )
     except QuestionError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -180,10 +237,20 @@ def ask(question: str, k: int, as_json: bool, index_dir: Path, model: Path | Non
     show_default=True,
     help="Number of passages per answer.",
 )
+@filter_options
 @index_option
 @model_option
-def chat(k: int, index_dir: Path, model: Path | None) -> None:
+def chat(
+    k: int,
+    mode: Mode,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    issue: str | None,
+    index_dir: Path,
+    model: Path | None,
+) -> None:
     """Ask questions one per line (typed, or piped on standard input); empty input ends."""
+    filters = _filters(since and since.date(), until and until.date(), issue)
     searcher = _searcher(index_dir, model)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -199,7 +266,7 @@ def chat(k: int, index_dir: Path, model: Path | None) -> None:
         if line.strip() in {"exit", "quit", "退出"}:
             break
         try:
-            answer = answer_question(searcher, line, k)
+            answer = answer_question(searcher, line, k, mode=mode, filters=filters)
         except QuestionError as exc:
             click.echo(f"error: {exc}", err=True)
             continue
@@ -259,3 +326,255 @@ def remove(issues: tuple[str, ...], index_dir: Path) -> None:
             click.echo(f"removed {issue}")
     if unknown:
         raise click.ClickException(f"not in the index: {', '.join(unknown)}")
+
+
+@cli.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-k",
+    "--top",
+    "k",
+    type=click.IntRange(1, 50),
+    default=10,
+    show_default=True,
+    help="Passages per question (MRR is computed at this depth).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=DEFAULT_MODE,
+    show_default=True,
+    help="Retrieval mode to measure.",
+)
+@click.option("--compare", is_flag=True, help="Measure every retrieval mode, one table.")
+@click.option("--by", "group_by", help="Also break the table down by a question field (e.g. lang).")
+@click.option("--misses/--no-misses", default=True, help="List the questions missed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@index_option
+@model_option
+def evaluate_cmd(
+    questions: Path,
+    k: int,
+    mode: Mode,
+    compare: bool,
+    group_by: str | None,
+    misses: bool,
+    as_json: bool,
+    index_dir: Path,
+    model: Path | None,
+) -> None:
+    """Measure retrieval on QUESTIONS, a JSON-lines question set.
+
+    Each line: {"question", "answer"} (hit: a passage contains the answer, whitespace
+    ignored), and/or {"question", "article"} (hit: a passage of the article whose
+    headline contains it), or {"question", "unanswerable": true} (right: "not found").
+    Prints hit@1/3/5, MRR, latency, "not found" accuracy and the misses.
+    """
+    from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
+
+    try:
+        items = load_eval_set(questions)
+    except EvalSetError as exc:
+        raise click.ClickException(str(exc)) from None
+    searcher = _searcher(index_dir, model)
+    runs: list[tuple[Mode, Fusion]] = (
+        [("dense", "convex"), ("lexical", "convex"), ("hybrid", "rrf"), ("hybrid", "convex")]
+        if compare
+        else [(mode, searcher.fusion)]
+    )
+    reports = []
+    for run_mode, fusion in runs:
+        searcher.fusion = fusion
+        report = evaluate(searcher, items, k, mode=run_mode)
+        if run_mode == "hybrid" and compare:
+            report.mode = f"hybrid ({fusion})"
+        reports.append(report)
+    if as_json:
+        _print_json([{**r.summary(), "misses": r.misses() if misses else []} for r in reports])
+        return
+    columns = [
+        "mode",
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "mrr@10",
+        "not_found_right",
+        "wrongly_refused",
+        "latency_ms_mean",
+        "latency_ms_p95",
+    ]
+    shown = [
+        (f"{r.mode} [{group_by}={value}]" if value else r.mode, part)
+        for r in reports
+        for value, part in [("", r), *(r.by(group_by).items() if group_by else [])]
+    ]
+    rows = [[label] + [str(part.summary()[c]) for c in columns[1:]] for label, part in shown]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    first = reports[-1].summary()
+    click.echo(
+        f"\n{first['questions']} questions ({first['answerable']} answerable), k={k}",
+        err=True,
+    )
+    if misses:
+        for report in reports:
+            missed = report.misses()
+            click.echo(f"\nmisses ({report.mode}): {len(missed)}")
+            for miss in missed:
+                click.echo(f"- {miss['question']}  → want {miss['answer'] or miss['article']}")
+                for got in miss["got"]:
+                    click.echo(f"    got {got}")
+
+
+@cli.command(name="bot")
+@index_option
+@click.option(
+    "--bulletins",
+    "bulletins_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=_settings.bulletins_dir,
+    show_default=True,
+    help="Folder that /reindex ingests (env BULLETIN_QA_BULLETINS).",
+)
+@model_option
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=_settings.telegram_token_file,
+    help="File holding the bot token (env TELEGRAM_BOT_TOKEN_FILE); "
+    "default: the variable TELEGRAM_BOT_TOKEN.",
+)
+@click.option(
+    "--api-base-url",
+    default=_settings.telegram_api_base_url,
+    help="Another Bot API server, the token appended: e.g. http://127.0.0.1:8081/bot "
+    "(env TELEGRAM_API_BASE_URL).",
+)
+@click.option(
+    "--webhook",
+    "webhook_url",
+    default=_settings.webhook_url,
+    help="Receive updates at this public HTTPS URL instead of long polling "
+    "(env BULLETIN_QA_WEBHOOK_URL).",
+)
+@click.option(
+    "--listen",
+    default=_settings.webhook_listen,
+    show_default=True,
+    help="Address of the webhook server (env BULLETIN_QA_WEBHOOK_LISTEN).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=_settings.webhook_port,
+    show_default=True,
+    help="Port of the webhook server (env BULLETIN_QA_WEBHOOK_PORT).",
+)
+@click.option(
+    "--allow-user",
+    "allowed_users",
+    type=int,
+    multiple=True,
+    help="User id allowed to ask; repeatable (env BULLETIN_QA_ALLOWED_USERS).",
+)
+@click.option(
+    "--allow-chat",
+    "allowed_chats",
+    type=int,
+    multiple=True,
+    help="Chat id where everyone may ask; repeatable (env BULLETIN_QA_ALLOWED_CHATS).",
+)
+@click.option(
+    "--admin",
+    "admins",
+    type=int,
+    multiple=True,
+    help="User id allowed /reindex and /stats; repeatable (env BULLETIN_QA_ADMINS).",
+)
+def bot_command(
+    index_dir: Path,
+    bulletins_dir: Path,
+    model: Path | None,
+    token_file: Path | None,
+    api_base_url: str | None,
+    webhook_url: str | None,
+    listen: str,
+    port: int,
+    allowed_users: tuple[int, ...],
+    allowed_chats: tuple[int, ...],
+    admins: tuple[int, ...],
+) -> None:
+    """Answer questions in Telegram until stopped (token: env TELEGRAM_BOT_TOKEN).
+
+    Long polling by default, or a webhook server with --webhook. Without allowlists
+    everyone may ask; /reindex and /stats are for the admins only.
+    """
+    settings = dataclasses.replace(
+        _settings,
+        index_dir=index_dir,
+        bulletins_dir=bulletins_dir,
+        telegram_token_file=token_file,
+        telegram_api_base_url=api_base_url,
+        webhook_url=webhook_url,
+        webhook_listen=listen,
+        webhook_port=port,
+        allowed_users=frozenset(allowed_users) or _settings.allowed_users,
+        allowed_chats=frozenset(allowed_chats) or _settings.allowed_chats,
+        admins=frozenset(admins) or _settings.admins,
+    )
+    try:
+        token = settings.bot_token()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot read the token file {token_file}: {exc.strerror}"
+        ) from None
+    if not token:
+        raise click.ClickException("no bot token: set TELEGRAM_BOT_TOKEN or use --token-file")
+    # Imported here: nothing else in the CLI needs python-telegram-bot.
+    from telegram.error import InvalidToken
+
+    from bot.app import run_bot
+
+    embedder = _embedder(model)
+    try:
+        run_bot(settings, token, embedder)
+    except InvalidToken:
+        # Its message quotes the token.
+        raise click.ClickException(
+            "Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN or the token file"
+        ) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@index_option
+@click.option("--repair", is_flag=True, help="Rebuild the vectors from the store if needed.")
+def check(index_dir: Path, repair: bool) -> None:
+    """Verify the index: vectors, BM25 and rows agree, the model is the one recorded.
+
+    With --repair, a faulty index gets a new generation rebuilt from the stored rows and
+    cached vectors (no model needed). Exit code 1 while problems remain.
+    """
+    problems = check_index(index_dir)
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems and repair and read_current(index_dir):
+        try:
+            reader = IndexReader(index_dir)
+            model_id, dim = reader.model_id, int(reader.manifest["dim"])
+            reader.close()
+            with open_writer(index_dir, model_id, dim) as writer:
+                writer.rebuild_vectors()
+                generation = writer.publish()
+        except StoreError as exc:
+            raise click.ClickException(f"cannot repair: {exc}") from None
+        click.echo(f"rebuilt generation {generation}", err=True)
+        problems = check_index(index_dir)
+        for problem in problems:
+            click.echo(f"still: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"ok: {index_dir} (generation {read_current(index_dir)})")

@@ -15,14 +15,15 @@ from tqdm import tqdm
 from retrieval.chunk import chunk_article
 from retrieval.documents import Chunk, Issue
 from retrieval.embed import Embedder
-from retrieval.parse import BadFileError, read_issue
+from retrieval.lexical import DEFAULT_TOKENIZER, Tokenizer, tokenize
+from retrieval.parse import BadFileError, group_issue_files, read_issue_files
 from retrieval.store import open_writer
 
 log = logging.getLogger(__name__)
 
 # Part of every content hash: a file parsed by an older pipeline counts as changed.
 PIPELINE_VERSION = "1"
-SUFFIXES = frozenset({".txt", ".text"})
+SUFFIXES = frozenset({".txt", ".text", ".pdf"})
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
 
@@ -51,6 +52,7 @@ class IngestReport:
 @dataclass
 class _Prepared:
     issue: Issue
+    sources: list[tuple[str, bytes]]
     content_hash: str
     chunks: list[Chunk]
     embed_texts: list[str]
@@ -58,7 +60,7 @@ class _Prepared:
 
 
 def find_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders into the bulletin files they hold (recursively, sorted).
+    """Expand folders into the bulletin files they hold (.txt, .text, .pdf; recursively).
 
     Files named explicitly are kept whatever their type, so that an unsupported one gets
     a clear message instead of being skipped in silence. Hidden files and ``.meta.json``
@@ -79,6 +81,15 @@ def find_files(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def _content_hash(sources: list[tuple[str, bytes]]) -> str:
+    # Names count: a page file's number comes from its name.
+    digest = hashlib.sha256(PIPELINE_VERSION.encode())
+    for name, data in sources:
+        digest.update(f"\0{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def text_hash(text: str) -> str:
     """Stable short hash of a text (the embedding cache key)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -89,14 +100,14 @@ def embed_text(headline: str, chunk_text: str) -> str:
     return f"{headline}\n{chunk_text}" if headline else chunk_text
 
 
-def _prepare(issue: Issue, content_hash: str) -> _Prepared:
+def _prepare(issue: Issue, sources: list[tuple[str, bytes]], content_hash: str) -> _Prepared:
     chunks = [
         chunk
         for index, article in enumerate(issue.articles)
         for chunk in chunk_article(article, index)
     ]
     texts = [embed_text(issue.articles[c.article_index].headline, c.text) for c in chunks]
-    return _Prepared(issue, content_hash, chunks, texts, [text_hash(t) for t in texts])
+    return _Prepared(issue, sources, content_hash, chunks, texts, [text_hash(t) for t in texts])
 
 
 def _embed_missing(
@@ -133,6 +144,7 @@ def ingest(
     progress: bool = False,
     batch_size: int | None = None,
     wait: float = 0,
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER,
 ) -> IngestReport:
     """Index the bulletin files under ``paths`` into ``index_dir``.
 
@@ -147,6 +159,7 @@ def ingest(
         progress: Show a progress bar while embedding.
         batch_size: Embedding batch size (the embedder's default when None).
         wait: Seconds to wait for another running ingest.
+        tokenizer: Lexical tokenizer of a new index (an existing index keeps its own).
 
     Returns:
         What was added, replaced, skipped and what failed.
@@ -165,33 +178,36 @@ def ingest(
         report.timings[step] = now - clock
         clock = now
 
-    with open_writer(index_dir, embedder.model_id, embedder.dim, wait=wait) as writer:
+    with open_writer(
+        index_dir, embedder.model_id, embedder.dim, tokenizer=tokenizer, wait=wait
+    ) as writer:
         prepared: list[_Prepared] = []
         seen: dict[str, Path] = {}
-        for path in find_files(paths):
+        for group in group_issue_files(find_files(paths)):
             try:
-                content_hash = hashlib.sha256(
-                    PIPELINE_VERSION.encode() + path.read_bytes()
-                ).hexdigest()
-                issue = read_issue(path)
+                sources = [(path.name, path.read_bytes()) for path in group]
+                issue, skipped = read_issue_files(group)
             except BadFileError as exc:
-                report.failed.append((str(path), exc.reason))
+                report.failed.append((str(exc.path), exc.reason))
                 continue
             except OSError as exc:
-                report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+                name = exc.filename or group[0]
+                report.failed.append((str(name), f"cannot read: {exc.strerror or exc}"))
                 continue
+            report.failed.extend((str(e.path), e.reason) for e in skipped)
             if issue.issue_id in seen:
                 report.failed.append(
-                    (str(path), f"same issue id {issue.issue_id!r} as {seen[issue.issue_id]}")
+                    (str(group[0]), f"same issue id {issue.issue_id!r} as {seen[issue.issue_id]}")
                 )
                 continue
-            seen[issue.issue_id] = path
+            seen[issue.issue_id] = group[0]
+            content_hash = _content_hash(sources)
             old_hash = writer.issue_hash(issue.issue_id)
             if old_hash == content_hash:
                 report.unchanged.append(issue.issue_id)
                 continue
             (report.replaced if old_hash else report.added).append(issue.issue_id)
-            prepared.append(_prepare(issue, content_hash))
+            prepared.append(_prepare(issue, sources, content_hash))
 
         lap("parse")
         wanted = {
@@ -211,7 +227,10 @@ def ingest(
                 if p.chunks
                 else np.empty((0, embedder.dim), dtype=np.float32)
             )
-            writer.put_issue(p.issue, p.content_hash, p.chunks, p.embed_hashes, matrix)
+            tokens = [tokenize(t, writer.tokenizer) for t in p.embed_texts]
+            writer.put_issue(
+                p.issue, p.content_hash, p.chunks, p.embed_hashes, matrix, tokens, p.sources
+            )
             report.chunks += len(p.chunks)
         report.generation = writer.publish()
         lap("store")

@@ -11,6 +11,12 @@ Two layouts are recognised automatically:
   the articles are recovered from the shape of the lines: section label, headline,
   paragraphs, a ``（name）`` byline that closes the article.
 
+PDF issues (e-paper PDFs with a text layer) are turned into the same text, one
+paragraph per line, page by page, by :mod:`retrieval.pdf`, and split like OCR pages.
+An issue printed as page files (``2024-03-01_01.pdf``, ``2024-03-01_02.pdf``, or text
+files named the same way) is grouped by :func:`group_issue_files` and read as one issue
+by :func:`read_issue_files`.
+
 Metadata precedence in :func:`read_issue`: explicit metadata wins over inference, so a
 sidecar ``NAME.meta.json`` beats front matter, which beats the file name, which beats
 the masthead printed in the text.
@@ -23,12 +29,22 @@ import functools
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from retrieval.documents import Article, Issue
 
-__all__ = ["BadFileError", "clean_text", "decode_text", "read_issue", "split_articles"]
+__all__ = [
+    "BadFileError",
+    "clean_text",
+    "decode_text",
+    "group_issue_files",
+    "read_issue",
+    "read_issue_files",
+    "split_articles",
+]
 
 
 class BadFileError(Exception):
@@ -694,7 +710,15 @@ def _is_contact_line(line: str) -> bool:
 # --- reading files ----------------------------------------------------------------------
 
 _TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
+_PDF_SUFFIX = ".pdf"
 _NAME_DATE_RE = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
+# A page file: the issue's date, then the page number ("2024-03-01_02", "20240301-3",
+# "jcb_2024_03_01_p2", "2024-03-01_page04", "2024-03-01_第5版").
+_PAGE_FILE_RE = re.compile(
+    r"^(?P<key>.*?(?<!\d)(?P<year>\d{4})(?P<sep>[-_]?)(?P<month>\d{2})(?P=sep)(?P<day>\d{2}))"
+    r"[-_](?:p|page|第)?(?P<page>\d{1,3})版?$",
+    re.IGNORECASE,
+)
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n((?:.*\n)*?)---[ \t]*(?:\n|\Z)")
 _FRONT_MATTER_LINE_RE = re.compile(r"^\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 _ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -704,29 +728,211 @@ _MIN_YEAR, _MAX_YEAR = 1900, 2100
 def read_issue(path: Path) -> Issue:
     """Read one issue file into an :class:`Issue`.
 
-    The layout is recognised by :func:`split_articles`. Metadata comes from, in order
-    of precedence (explicit metadata wins over inference): a sidecar
-    ``NAME.meta.json`` (keys ``title``, ``date`` "YYYY-MM-DD", ``page``/``pages``),
-    front matter at the top of the text (``---`` / ``key: value`` lines / ``---``, same
-    keys), a date in the file name (``2024-03-01``, ``2024_03_01`` or ``20240301``),
-    and the masthead in the first lines (``2024年3月1日``, title and ``第N期``). A date
-    nothing states is None, never guessed. A sidecar or front-matter page applies to
-    every article.
+    Text files (.txt, .text, .md) are decoded and their layout recognised by
+    :func:`split_articles`. PDFs go through :func:`retrieval.pdf.extract_pages` (text
+    layer, columns kept apart) and then the same :func:`split_articles`, page by page;
+    each article's ``page`` is its page in the PDF, counted from 1 (or from the page a
+    sidecar states).
+
+    Metadata comes from, in order of precedence (explicit metadata wins over
+    inference): a sidecar ``NAME.meta.json`` (keys ``title``, ``date`` "YYYY-MM-DD",
+    ``page``/``pages``), front matter at the top of a text file (``---`` / ``key: value``
+    lines / ``---``, same keys), a date in the file name (``2024-03-01``, ``2024_03_01``
+    or ``20240301``), and the masthead in the first lines (``2024年3月1日``, title and
+    ``第N期``). A date nothing states is None, never guessed. A sidecar or front-matter
+    page applies to every article of a text file.
+
+    The page files of an issue (``2024-03-01_01.pdf``, ``2024-03-01_02.pdf``) are read
+    together by :func:`read_issue_files`; read here, such a file is an issue of its own.
 
     Args:
-        path: A .txt, .text or .md file.
+        path: A .txt, .text, .md or .pdf file.
 
     Returns:
         The issue; ``issue_id`` is the file stem, ``source`` is ``str(path)``.
 
     Raises:
         BadFileError: The file is not a supported type, cannot be read or decoded, is
-            empty, carries invalid metadata, or holds no article.
+            empty, is a PDF without a usable text layer, carries invalid metadata, or
+            holds no article.
     """
-    path = Path(path)
+    file = _read_file(Path(path))
+    title, date = _title_and_date(file, file.meta, file.path.stem)
+    return Issue(
+        issue_id=file.path.stem,
+        source=str(file.path),
+        title=title,
+        date=date,
+        articles=_articles(file, None),
+    )
+
+
+def group_issue_files(paths: Sequence[Path]) -> list[list[Path]]:
+    """Group issue files by issue: the page files of an issue together, others alone.
+
+    A page file is named after its issue's date followed by a page number:
+    ``2024-03-01_01.pdf``, ``2024-03-01-2.txt``, ``jcb_20240301_p3.pdf``,
+    ``2024_03_01_page04.pdf``, ``2024-03-01_第5版.pdf``. Page files in the same folder
+    whose names agree up to the end of the date make one issue, whatever their type (a
+    scanned page may come as OCR'd text among PDFs). A name with no page number after
+    the date (``2024-03-01.txt``) or no date (``000_d59eaba95ec30256.txt``) is an issue
+    of its own.
+
+    Args:
+        paths: Issue files, e.g. from a folder scan; repeats are ignored.
+
+    Returns:
+        One list per issue, in the order of their first file, for
+        :func:`read_issue_files`; page files are sorted by page number.
+    """
+    groups: dict[tuple[Path, str] | Path, list[tuple[int, Path]]] = {}
+    for path in dict.fromkeys(Path(p) for p in paths):
+        name = _page_name(path)
+        key = (path.parent, name.key) if name else path
+        groups.setdefault(key, []).append((name.page if name else 0, path))
+    return [[path for _, path in sorted(group)] for group in groups.values()]
+
+
+def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
+    """Read the files of one issue, as grouped by :func:`group_issue_files`.
+
+    A lone file that is not a page file is read by :func:`read_issue`. Page files make
+    one issue:
+
+    * ``issue_id`` is their name up to the end of the date (``2024-03-01`` for
+      ``2024-03-01_02.pdf``);
+    * the articles come page by page; ``page`` is the page number in the file name (a
+      sidecar or front-matter page wins over it; the pages of a multi-page PDF count on
+      from it). An article that runs on from one page to the next stays two articles,
+      the second one untitled: no text is lost, but it is not joined;
+    * ``source`` names the files read, in shell brace form:
+      ``data/2024-03-01{_01.pdf,_02.pdf}`` (for a single file, its path);
+    * title and date come from a sidecar for the whole issue (``2024-03-01.meta.json``),
+      then the metadata of the first file read, the date in the name, and the masthead
+      of the first page with text.
+
+    A page file that cannot be read (a picture-only page: "no text layer") or holds no
+    article is skipped and reported, so the rest of the issue is still read. When two
+    files give the same page (``2024-03-01_03.pdf`` and its OCR'd
+    ``2024-03-01_03.txt``), the first one in name order that can be read is used, the
+    others are reported, and an unreadable one is not reported when the other one serves.
+
+    Args:
+        paths: The files of one issue.
+
+    Returns:
+        The issue, and the page files that were skipped, each as the error saying why.
+
+    Raises:
+        BadFileError: No file of the issue could be read (for a single file, its own
+            error), or the issue's sidecar is invalid.
+        ValueError: The paths are not the files of one issue.
+    """
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and _page_name(paths[0]) is None:
+        return read_issue(paths[0]), []
+    key, pages = _issue_pages(paths)
+    articles: list[Article] = []
+    read: list[_File] = []
+    skipped: list[BadFileError] = []
+    for page, files in pages.items():
+        failed: list[BadFileError] = []
+        served_by: _File | None = None
+        for path in files:
+            if served_by is not None:
+                skipped.append(
+                    BadFileError(path, f"page {page} is already read from {served_by.path.name}")
+                )
+                continue
+            try:
+                file = _read_file(path)
+                articles.extend(_articles(file, page))
+            except BadFileError as err:
+                failed.append(err)
+                continue
+            served_by = file
+            read.append(file)
+        if served_by is None:
+            skipped.extend(failed)
+    if not read:
+        if len(skipped) == 1:
+            raise skipped[0]
+        reasons = "; ".join(f"{err.path.name}: {err.reason}" for err in skipped)
+        raise BadFileError(skipped[0].path, f"no page file could be read ({reasons})")
+    meta = _sidecar(read[0].path, key).over(read[0].meta)
+    title, date = _title_and_date(read[0], meta, key)
+    issue = Issue(
+        issue_id=key,
+        source=_group_source(key, [file.path for file in read]),
+        title=title,
+        date=date,
+        articles=articles,
+    )
+    return issue, skipped
+
+
+class _PageName(NamedTuple):
+    key: str  # the name up to the end of the date: the issue's id
+    page: int
+
+
+def _page_name(path: Path) -> _PageName | None:
+    match = _PAGE_FILE_RE.match(path.stem)
+    if not match or int(match["page"]) < 1:
+        return None
+    if not _valid_date(match["year"], match["month"], match["day"]):
+        return None
+    return _PageName(match["key"], int(match["page"]))
+
+
+def _group_source(key: str, paths: list[Path]) -> str:
+    """The files of an issue in shell brace form: "data/2024-03-01{_01.pdf,_02.pdf}"."""
+    if len(paths) == 1:
+        return str(paths[0])
+    tails = ",".join(path.name[len(key) :] for path in paths)
+    return str(paths[0].with_name(f"{key}{{{tails}}}"))
+
+
+def _issue_pages(paths: list[Path]) -> tuple[str, dict[int, list[Path]]]:
+    """The issue key of page files, and the files giving each page, in page order."""
+    keys: set[tuple[Path, str]] = set()
+    pages: dict[int, list[Path]] = {}
+    for path in sorted(paths):
+        name = _page_name(path)
+        if name is None:
+            raise ValueError(f"{path} is not a page file (a date, then a page number)")
+        keys.add((path.parent, name.key))
+        pages.setdefault(name.page, []).append(path)
+    if len(keys) != 1:
+        raise ValueError(f"not the page files of one issue: {', '.join(map(str, paths))}")
+    return keys.pop()[1], dict(sorted(pages.items()))
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file read and decoded, before its articles are split.
+
+    Attributes:
+        path: The file.
+        pages: Its text: one item for a text file, one per page for a PDF.
+        meta: What its sidecar and front matter state.
+        pdf: Whether it is a PDF, whose pages are numbered by their position.
+    """
+
+    path: Path
+    pages: list[str]
+    meta: _Metadata
+    pdf: bool
+
+
+def _read_file(path: Path) -> _File:
     suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        raise BadFileError(path, "PDF input is not supported yet")
+    if suffix == _PDF_SUFFIX:
+        # Imported here: pdfplumber takes a noticeable time to load, and text-only runs
+        # never need it.
+        from retrieval.pdf import extract_pages
+
+        return _File(path, extract_pages(path), _sidecar(path, path.stem), pdf=True)
     if suffix not in _TEXT_SUFFIXES:
         raise BadFileError(path, f"unsupported file type {suffix or '(no extension)'}")
     data = _read_bytes(path)
@@ -738,23 +944,38 @@ def read_issue(path: Path) -> Issue:
         raise BadFileError(path, str(err)) from err
     if not text.strip():
         raise BadFileError(path, "no text (whitespace only)")
-
     front, text = _front_matter(path, text)
-    meta = _sidecar(path).over(front)
+    return _File(path, [text], _sidecar(path, path.stem).over(front), pdf=False)
+
+
+def _articles(file: _File, name_page: int | None) -> list[Article]:
+    """The articles of a file, page by page, numbered from ``name_page`` if given.
+
+    Explicit metadata wins over the page in the file name, which wins over the position
+    in a PDF and over the "第N版" of a text page's masthead.
+    """
+    first = file.meta.page or name_page or (1 if file.pdf else None)
+    articles: list[Article] = []
+    for offset, text in enumerate(file.pages):
+        page_articles = split_articles(text)
+        if first is not None:
+            for article in page_articles:
+                article.page = first + offset
+        articles.extend(page_articles)
+    if not articles:
+        raise BadFileError(file.path, "no article found in the text")
+    return articles
+
+
+def _title_and_date(file: _File, meta: _Metadata, stem: str) -> tuple[str | None, dt.date | None]:
+    """Title and date by precedence: metadata, date in the name, masthead (first page
+    with text)."""
+    text = next((page for page in file.pages if page.strip()), "")
     head = [line.strip() for line in text.split("\n") if line.strip()][:_MASTHEAD_LINES]
     masthead = [line for line in head if _is_masthead_line(line)]
-    articles = split_articles(text)
-    if not articles:
-        raise BadFileError(path, "no article found in the text")
-    if meta.page is not None:
-        for article in articles:
-            article.page = meta.page
-    return Issue(
-        issue_id=path.stem,
-        source=str(path),
-        title=meta.title or _masthead_title(head, masthead),
-        date=meta.date or _date_from_name(path.stem) or _masthead_date(masthead),
-        articles=articles,
+    return (
+        meta.title or _masthead_title(head, masthead),
+        meta.date or _date_from_name(stem) or _masthead_date(masthead),
     )
 
 
@@ -788,8 +1009,9 @@ def _read_bytes(path: Path) -> bytes:
         raise BadFileError(path, f"cannot read: {err.strerror or err}") from err
 
 
-def _sidecar(path: Path) -> _Metadata:
-    sidecar = path.with_name(path.stem + ".meta.json")
+def _sidecar(path: Path, stem: str) -> _Metadata:
+    """What the sidecar ``STEM.meta.json`` next to ``path`` states (errors name ``path``)."""
+    sidecar = path.with_name(stem + ".meta.json")
     if not sidecar.is_file():
         return _Metadata()
     try:

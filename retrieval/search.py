@@ -1,16 +1,43 @@
-"""Question → ranked chunks, by dense retrieval over the live index generation."""
+"""Question → ranked chunks: dense (FAISS), lexical (BM25) or both fused.
+
+Hybrid retrieval takes the top candidates of each side, gives every candidate both scores
+(its exact cosine from the stored vector, its BM25 score from the full score array) and
+ranks by a convex combination of the two, each scaled to the candidates' best. It beat
+reciprocal rank fusion on the project's eval set (see the README's table).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from retrieval.filters import Filters
+from retrieval.lexical import LexicalScores
 from retrieval.store import ChunkRecord, IndexReader
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
 
+Mode = Literal["dense", "lexical", "hybrid"]
+Fusion = Literal["convex", "rrf"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+DEFAULT_MODE: Mode = "hybrid"
+DEFAULT_FUSION: Fusion = "convex"
+
+# Candidates taken from each side before fusing.
+CANDIDATES = 50
+# Weight of the dense side in the convex combination (tuned on the eval set). A question
+# with no Chinese in it (English, asked of Chinese bulletins) shares few words with the
+# text, so there the lexical side mostly adds noise.
+DENSE_WEIGHT = 0.6
+DENSE_WEIGHT_NO_CJK = 0.9
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Reciprocal rank fusion's damping constant (the usual 60).
+RRF_K = 60
 # FAISS may return ids whose rows a writer has just collected; ask for a few more than
 # needed so that a query racing a publish still fills its k results.
 _SPARE = 5
@@ -18,20 +45,35 @@ _SPARE = 5
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A retrieved chunk and its similarity to the question (cosine, -1…1)."""
+    """A retrieved chunk with its scores.
+
+    Attributes:
+        chunk: The chunk with its article and issue.
+        score: The score it was ranked by (depends on the mode).
+        dense: Cosine similarity to the question (None in lexical mode).
+        lexical: BM25 score (None in dense mode).
+    """
 
     chunk: ChunkRecord
     score: float
+    dense: float | None
+    lexical: float | None
 
 
 class Searcher:
-    """Dense retrieval over one index folder with one embedding model.
+    """Retrieval over one index folder with one embedding model.
 
     Follows the index: each query first checks (with one ``stat``) whether a writer has
-    published a new generation and switches to it.
+    published a new generation and switches to it. Thread-safe.
     """
 
-    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        mode: Mode = DEFAULT_MODE,
+        fusion: Fusion = DEFAULT_FUSION,
+    ) -> None:
         """Open the index and check that ``embedder`` is the model that built it.
 
         Raises:
@@ -39,15 +81,94 @@ class Searcher:
             retrieval.store.ModelMismatchError: The index was built with another model.
         """
         self.embedder = embedder
+        self.mode = mode
+        self.fusion = fusion
         self.reader = IndexReader(index_dir)
         self.reader.check_model(embedder.model_id)
 
-    def search(self, question: str, k: int = 5) -> list[ScoredChunk]:
-        """Return the ``k`` chunks most similar to ``question``, best first."""
+    def search(
+        self,
+        question: str,
+        k: int = 5,
+        *,
+        mode: Mode | None = None,
+        filters: Filters | None = None,
+    ) -> list[ScoredChunk]:
+        """Return the ``k`` chunks that best match ``question``, best first.
+
+        Args:
+            question: The question.
+            k: How many chunks.
+            mode: ``dense``, ``lexical`` or ``hybrid`` (default: the searcher's).
+            filters: Restrict to issues by date or id.
+        """
         if self.reader.refresh():
             self.reader.check_model(self.embedder.model_id)
-        vector = self.embedder.embed_query(question)
-        pairs = self.reader.search(vector, k + _SPARE)
-        records = self.reader.chunks([chunk_id for chunk_id, _ in pairs])
-        found = [ScoredChunk(records[i], score) for i, score in pairs if i in records]
-        return found[:k]
+        mode = mode or self.mode
+        reader = self.reader
+        allowed = None
+        if filters:
+            allowed = reader.chunk_ids(filters.since, filters.until, filters.issue)
+        depth = max(CANDIDATES, k + _SPARE)
+
+        query = None
+        dense: dict[int, float] = {}
+        if mode != "lexical":
+            query = self.embedder.embed_query(question)
+            dense = dict(reader.search(query, depth, allowed))
+        lexical = reader.lexical.scores(question, allowed) if mode != "dense" else None
+        lex_top = dict(lexical.top(depth)) if lexical is not None else {}
+
+        if mode == "dense":
+            ranked = list(dense.items())
+        elif mode == "lexical":
+            ranked = list(lex_top.items())
+        else:
+            weight = DENSE_WEIGHT if _CJK.search(question) else DENSE_WEIGHT_NO_CJK
+            ranked = self._fuse(query, dense, lex_top, lexical, weight)
+        ranked = ranked[: k + _SPARE]
+        records = reader.chunks([chunk_id for chunk_id, _ in ranked])
+        ranked = [(i, s) for i, s in ranked if i in records][:k]
+        cosines = dense
+        if query is not None and any(i not in dense for i, _ in ranked):
+            cosines = dense | self._cosines(query, [i for i, _ in ranked if i not in dense])
+        return [
+            ScoredChunk(
+                chunk=records[i],
+                score=score,
+                dense=cosines.get(i) if query is not None else None,
+                lexical=lexical.get(i) if lexical is not None else None,
+            )
+            for i, score in ranked
+        ]
+
+    def _cosines(self, query: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+        if not chunk_ids:
+            return {}
+        vectors = self.reader.vectors(chunk_ids)
+        return dict(zip(chunk_ids, (vectors @ query).tolist(), strict=True))
+
+    def _fuse(
+        self,
+        query: np.ndarray,
+        dense: dict[int, float],
+        lex_top: dict[int, float],
+        lexical: LexicalScores,
+        dense_weight: float,
+    ) -> list[tuple[int, float]]:
+        if self.fusion == "rrf":
+            scores: dict[int, float] = {}
+            for ranking, weight in ((dense, dense_weight), (lex_top, 1 - dense_weight)):
+                for rank, chunk_id in enumerate(ranking):
+                    scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+            return sorted(scores.items(), key=lambda item: -item[1])
+        candidates = list(dict.fromkeys([*dense, *lex_top]))
+        cos = dense | self._cosines(query, [i for i in candidates if i not in dense])
+        bm25 = {i: lex_top[i] if i in lex_top else lexical.get(i) for i in candidates}
+        top_cos = max(cos.values(), default=0.0) or 1.0
+        top_bm25 = max(bm25.values(), default=0.0) or 1.0
+        fused = {
+            i: dense_weight * cos[i] / top_cos + (1 - dense_weight) * bm25[i] / top_bm25
+            for i in candidates
+        }
+        return sorted(fused.items(), key=lambda item: -item[1])

@@ -4,7 +4,7 @@ Layout of an index folder::
 
     store.sqlite    issues, articles, chunks, embedding cache (WAL mode)
     CURRENT         the number of the live generation, replaced atomically
-    gen-000042/     faiss.index + manifest.json, never modified once written
+    gen-000042/     faiss.index, lexical/ (BM25) and manifest.json, never modified once written
     lock            held by the one writer
 
 Rows carry the generation that added them and the one that removed them, so the rows a
@@ -31,8 +31,9 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from retrieval.documents import Chunk, Issue
+from retrieval.lexical import DEFAULT_TOKENIZER, LexicalIndex, Tokenizer
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _GEN_PREFIX = "gen-"
 
 _SCHEMA = """
@@ -67,9 +68,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
     text TEXT NOT NULL,
-    embed_hash TEXT NOT NULL
+    embed_hash TEXT NOT NULL,
+    tokens TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
+CREATE TABLE IF NOT EXISTS sources (
+    issue_id INTEGER NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_issue ON sources (issue_id);
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id TEXT NOT NULL,
     text_hash TEXT NOT NULL,
@@ -227,7 +235,8 @@ class IndexReader:
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             index = faiss.read_index(str(folder / "faiss.index"))
-        except (OSError, RuntimeError):
+            lexical = LexicalIndex.load(folder / "lexical")
+        except (OSError, RuntimeError, ValueError):
             # A writer published twice in a row and already dropped this generation:
             # keep serving the one in memory and pick up the newest on the next call.
             if self.generation:
@@ -235,6 +244,7 @@ class IndexReader:
             raise
         with self._lock:
             self._index = index
+            self.lexical = lexical
             self.manifest = manifest
             self.generation = gen
             self._current_stamp = stamp
@@ -258,13 +268,69 @@ class IndexReader:
                 "use the same model, or ingest into another index folder"
             )
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Return up to ``k`` ``(chunk_id, score)`` pairs, best first."""
+    def search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Return up to ``k`` ``(chunk_id, cosine)`` pairs, best first.
+
+        Args:
+            vector: The normalised query vector.
+            k: How many results at most.
+            allowed: Chunk ids the results are restricted to (None for all).
+        """
         index = self._index
-        if index.ntotal == 0:
+        if index.ntotal == 0 or (allowed is not None and not len(allowed)):
             return []
-        scores, ids = index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = index.search(
+            np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params
+        )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of chunks of the live generation, one row each."""
+        index = self._index
+        return np.vstack([index.reconstruct(int(i)) for i in chunk_ids])
+
+    def years(self) -> set[int]:
+        """The years of the live generation's dated issues."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT DISTINCT substr(i.date, 1, 4) FROM issues i
+                    WHERE i.date IS NOT NULL AND {_LIVE}""",
+                {"gen": self.generation},
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def chunk_ids(
+        self,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        issue: str | None = None,
+    ) -> np.ndarray:
+        """Ids of the live chunks of issues dated within ``[since, until]`` and/or ``issue``.
+
+        An issue without a date matches no date range.
+        """
+        where, args = [_LIVE], {"gen": self.generation}
+        if since:
+            where.append("i.date >= :since")
+            args["since"] = since.isoformat()
+        if until:
+            where.append("i.date <= :until")
+            args["until"] = until.isoformat()
+        if issue:
+            where.append("i.issue_key = :issue")
+            args["issue"] = issue
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id
+                    JOIN issues i ON i.id = a.issue_id WHERE {" AND ".join(where)}""",
+                args,
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRecord]:
         """Look up chunks with their article and issue, keyed by chunk id."""
@@ -339,16 +405,20 @@ class IndexWriter:
     generation's FAISS index and switches ``CURRENT`` to it.
     """
 
-    def __init__(self, index_dir: Path, model_id: str, dim: int) -> None:
+    def __init__(
+        self, index_dir: Path, model_id: str, dim: int, tokenizer: Tokenizer = DEFAULT_TOKENIZER
+    ) -> None:
         self.index_dir = index_dir
         self.model_id = model_id
         self.dim = dim
+        self.tokenizer = tokenizer
         self._conn = _connect(index_dir / "store.sqlite")
         self._conn.executescript(_SCHEMA)
         self.base_gen = read_current(index_dir)
         self.gen = self.base_gen + 1
         self._staged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._removed: list[int] = []
+        self._full: tuple[np.ndarray, np.ndarray] | None = None
         self._check_meta()
         self._recover()
 
@@ -361,10 +431,19 @@ class IndexWriter:
                     [
                         ("model_id", self.model_id),
                         ("dim", str(self.dim)),
+                        ("tokenizer", self.tokenizer),
                         ("schema_version", str(SCHEMA_VERSION)),
                     ],
                 )
-        elif meta["model_id"] != self.model_id:
+            return
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"the index in {self.index_dir} has format {meta.get('schema_version')}, this "
+                f"version of bulletin-qa writes format {SCHEMA_VERSION}: ingest into a new folder"
+            )
+        # Stored tokens were cut by the index's tokenizer: keep using it.
+        self.tokenizer = meta["tokenizer"]
+        if meta["model_id"] != self.model_id:
             raise ModelMismatchError(
                 f"the index in {self.index_dir} was built with model {meta['model_id']!r}, "
                 f"not {self.model_id!r}: use the same model, or another index folder"
@@ -395,7 +474,7 @@ class IndexWriter:
     @property
     def changed(self) -> bool:
         """Whether anything is staged for the next generation."""
-        return bool(self._staged or self._removed)
+        return bool(self._staged or self._removed or self._full is not None)
 
     def issue_hash(self, issue_key: str) -> str | None:
         """Content hash of the live issue ``issue_key``, or None when it is not indexed."""
@@ -462,6 +541,8 @@ class IndexWriter:
         chunks: Sequence[Chunk],
         embed_hashes: Sequence[str],
         vectors: np.ndarray,
+        tokens: Sequence[Sequence[str]],
+        sources: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         """Stage an issue (replacing the indexed one with the same key) and its vectors.
 
@@ -471,6 +552,10 @@ class IndexWriter:
             chunks: Its chunks, in order.
             embed_hashes: Hash of the embedded text of each chunk.
             vectors: One normalised vector per chunk, shape ``(len(chunks), dim)``.
+            tokens: The lexical terms of each chunk (see :func:`retrieval.lexical.tokenize`,
+                with this index's :attr:`tokenizer`).
+            sources: ``(file name, content)`` of the files the issue was read from, kept
+                so that the index can be rebuilt by a newer parser or chunker.
         """
         self.remove_issue(issue.issue_id)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -489,6 +574,10 @@ class IndexWriter:
                     self.gen,
                 ),
             ).lastrowid
+            self._conn.executemany(
+                "INSERT INTO sources (issue_id, name, data) VALUES (?, ?, ?)",
+                [(issue_row, name, data) for name, data in sources],
+            )
             article_ids = [
                 self._conn.execute(
                     """INSERT INTO articles (issue_id, seq, headline, section, author, page, body)
@@ -499,18 +588,46 @@ class IndexWriter:
             ]
             chunk_ids = [
                 self._conn.execute(
-                    """INSERT INTO chunks (article_id, seq, start, "end", text, embed_hash)
-                       VALUES (?, ?, ?, ?, ?, ?)""",
-                    (article_ids[c.article_index], c.seq, c.start, c.end, c.text, h),
+                    """INSERT INTO chunks (article_id, seq, start, "end", text, embed_hash, tokens)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (article_ids[c.article_index], c.seq, c.start, c.end, c.text, h, " ".join(t)),
                 ).lastrowid
-                for c, h in zip(chunks, embed_hashes, strict=True)
+                for c, h, t in zip(chunks, embed_hashes, tokens, strict=True)
             ]
         self._staged[issue.issue_id] = (
             np.asarray(chunk_ids, dtype=np.int64),
             np.asarray(vectors, dtype=np.float32).reshape(len(chunk_ids), self.dim),
         )
 
+    def rebuild_vectors(self) -> None:
+        """Stage a generation whose FAISS index is rebuilt from the cached vectors.
+
+        Repairs an index whose vectors disagree with its rows, without the model.
+
+        Raises:
+            StoreError: Some live chunks have no cached vector (ingest them again).
+        """
+        rows = self._conn.execute(
+            f"""SELECT c.id, e.vector FROM chunks c JOIN articles a ON a.id = c.article_id
+                JOIN issues i ON i.id = a.issue_id
+                LEFT JOIN embeddings e ON e.model_id = :model AND e.text_hash = c.embed_hash
+                WHERE {_LIVE} ORDER BY c.id""",
+            {"gen": self.base_gen, "model": self.model_id},
+        ).fetchall()
+        if missing := sum(r[1] is None for r in rows):
+            raise StoreError(
+                f"{missing} chunks have no cached vector: remove and ingest their issues again"
+            )
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        self._full = (ids, vectors.reshape(len(ids), self.dim))
+
     def _next_faiss(self) -> faiss.Index:
+        if self._full is not None:
+            index = _new_faiss(self.dim)
+            if len(self._full[0]):
+                index.add_with_ids(self._full[1], self._full[0])
+            return index
         if self.base_gen:
             index = faiss.read_index(str(_gen_dir(self.index_dir, self.base_gen) / "faiss.index"))
         else:
@@ -521,6 +638,18 @@ class IndexWriter:
             if len(ids):
                 index.add_with_ids(vectors, ids)
         return index
+
+    def _next_lexical(self) -> LexicalIndex:
+        # BM25's idf depends on every document, so the index is rebuilt from the stored
+        # tokens (cheap: no tokenising) whenever a generation is published.
+        rows = self._conn.execute(
+            f"""SELECT c.id, c.tokens FROM chunks c JOIN articles a ON a.id = c.article_id
+                JOIN issues i ON i.id = a.issue_id WHERE {_LIVE} ORDER BY c.id""",
+            {"gen": self.gen},
+        ).fetchall()
+        return LexicalIndex.build(
+            [r[0] for r in rows], [r[1].split() for r in rows], self.tokenizer
+        )
 
     def publish(self) -> int:
         """Write the staged generation and make it the live one.
@@ -536,24 +665,28 @@ class IndexWriter:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         faiss.write_index(index, str(tmp / "faiss.index"))
+        self._next_lexical().save(tmp / "lexical")
         manifest = {
             "generation": self.gen,
             "model_id": self.model_id,
             "dim": self.dim,
+            "tokenizer": self.tokenizer,
             "chunks": int(index.ntotal),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        for name in ("faiss.index", "manifest.json"):
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+        _fsync_dir(tmp / "lexical")
         _fsync_dir(tmp)
         os.rename(tmp, final)
         _write_atomic(self.index_dir / "CURRENT", f"{self.gen}\n".encode())
         self._collect_garbage()
         published = self.gen
         self.base_gen, self.gen = self.gen, self.gen + 1
-        self._staged, self._removed = {}, []
+        self._staged, self._removed, self._full = {}, [], None
         return published
 
     def _collect_garbage(self) -> None:
@@ -576,7 +709,12 @@ class IndexWriter:
 
 @contextmanager
 def open_writer(
-    index_dir: Path, model_id: str, dim: int, *, wait: float = 0
+    index_dir: Path,
+    model_id: str,
+    dim: int,
+    *,
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER,
+    wait: float = 0,
 ) -> Iterator[IndexWriter]:
     """Take the index's writer lock and yield its :class:`IndexWriter`.
 
@@ -587,6 +725,7 @@ def open_writer(
         index_dir: The index folder (created if missing).
         model_id: Identifier of the embedding model in use.
         dim: Its vector dimension.
+        tokenizer: Lexical tokenizer for a new index (an existing one keeps its own).
         wait: Seconds to wait for another writer to finish.
 
     Raises:
@@ -603,10 +742,69 @@ def open_writer(
             f"another ingest is running on {index_dir}; try again when it has finished"
         ) from None
     try:
-        writer = IndexWriter(index_dir, model_id, dim)
+        writer = IndexWriter(index_dir, model_id, dim, tokenizer)
         try:
             yield writer
         finally:
             writer.close()
     finally:
         lock.release()
+
+
+def check_index(index_dir: Path) -> list[str]:
+    """Verify the live generation against the store; return the problems found.
+
+    Checks that the generation loads, that it was built by the model the store records,
+    that its FAISS ids and BM25 documents are exactly the live chunks, and that every
+    live chunk's vector is cached (so that the index can be repaired without the model).
+
+    Args:
+        index_dir: The index folder.
+
+    Returns:
+        One sentence per problem; empty when the index is healthy.
+    """
+    index_dir = Path(index_dir)
+    gen = read_current(index_dir)
+    if gen == 0 or not (index_dir / "store.sqlite").exists():
+        return [f"no index in {index_dir}"]
+    folder = _gen_dir(index_dir, gen)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        index = faiss.read_index(str(folder / "faiss.index"))
+        lexical = LexicalIndex.load(folder / "lexical")
+    except (OSError, RuntimeError, ValueError) as exc:
+        return [f"generation {gen} cannot be loaded: {exc}"]
+    conn = _connect(index_dir / "store.sqlite")
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        rows = conn.execute(
+            f"""SELECT c.id, c.embed_hash, e.text_hash IS NOT NULL
+                FROM chunks c JOIN articles a ON a.id = c.article_id
+                JOIN issues i ON i.id = a.issue_id
+                LEFT JOIN embeddings e ON e.model_id = :model AND e.text_hash = c.embed_hash
+                WHERE {_LIVE}""",
+            {"gen": gen, "model": meta.get("model_id")},
+        ).fetchall()
+    finally:
+        conn.close()
+    problems = []
+    if manifest.get("model_id") != meta.get("model_id"):
+        problems.append(
+            f"generation {gen} was built with {manifest.get('model_id')!r}, "
+            f"the store records {meta.get('model_id')!r}"
+        )
+    if manifest.get("chunks") != index.ntotal:
+        problems.append(
+            f"manifest says {manifest.get('chunks')} vectors, the FAISS index has {index.ntotal}"
+        )
+    live = {r[0] for r in rows}
+    vector_ids = set(faiss.vector_to_array(index.id_map).tolist())
+    for what, ids in (("FAISS index", vector_ids), ("BM25 index", set(lexical.ids.tolist()))):
+        if missing := live - ids:
+            problems.append(f"{len(missing)} live chunks have no entry in the {what}")
+        if extra := ids - live:
+            problems.append(f"the {what} has {len(extra)} ids with no live chunk row")
+    if uncached := sum(not r[2] for r in rows):
+        problems.append(f"{uncached} live chunks have no cached vector")
+    return problems

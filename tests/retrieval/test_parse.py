@@ -20,7 +20,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from retrieval.documents import Article
-from retrieval.parse import BadFileError, clean_text, decode_text, read_issue, split_articles
+from retrieval.parse import (
+    BadFileError,
+    clean_text,
+    decode_text,
+    group_issue_files,
+    read_issue,
+    read_issue_files,
+    split_articles,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
@@ -711,7 +719,7 @@ def test_a_date_in_a_headline_is_not_a_masthead(tmp_path: Path) -> None:
         ("latin.txt", "Café déjà vu".encode("latin-1"), "cannot decode: not UTF-8"),
         ("report.docx", b"PK\x03\x04", "unsupported file type .docx"),
         ("README", "正文".encode(), "unsupported file type (no extension)"),
-        ("scan.PDF", b"%PDF-1.7", "PDF input is not supported yet"),
+        ("scan.PDF", b"%PDF-1.7", "damaged or not a PDF"),
     ],
 )
 def test_bad_files(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
@@ -741,3 +749,164 @@ def test_unreadable_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(BadFileError, match="cannot read: permission denied"):
         read_issue(locked)
+
+
+# --- page files: group_issue_files, read_issue_files ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "issue_id", "page"),
+    [
+        ("2024-03-01_01.txt", "2024-03-01", 1),
+        ("2024-03-01-2.txt", "2024-03-01", 2),
+        ("20240301_03.text", "20240301", 3),
+        ("jcb_2024_03_01_p4.text", "jcb_2024_03_01", 4),
+        ("2024-03-01_page05.md", "2024-03-01", 5),
+        ("2024-03-01_第6版.txt", "2024-03-01", 6),
+        ("交城报20240301-P7.txt", "交城报20240301", 7),
+        # Not page files: each is an issue of its own, named by its stem.
+        ("2024-03-01.txt", "2024-03-01", None),
+        ("000_d59eaba95ec30256.txt", "000_d59eaba95ec30256", None),
+        ("2024-03-01_00.txt", "2024-03-01_00", None),  # pages count from 1
+        ("2024-03-01_1200.txt", "2024-03-01_1200", None),  # a time, not a page
+        ("scan-20241399_01.txt", "scan-20241399_01", None),  # not a date
+        ("2024-03-01_v2.txt", "2024-03-01_v2", None),
+    ],
+)
+def test_page_file_names(tmp_path: Path, name: str, issue_id: str, page: int | None) -> None:
+    path = tmp_path / name
+    path.write_text(_seed_text(), encoding="utf-8")
+    issue, skipped = read_issue_files([path])
+    assert (issue.issue_id, skipped) == (issue_id, [])
+    assert {a.page for a in issue.articles} == {page}
+    assert issue.source == str(path)
+    # read_issue reads any file on its own.
+    assert read_issue(path).issue_id == path.stem
+
+
+def test_group_issue_files(tmp_path: Path) -> None:
+    names = [
+        "2024-03-01_02.txt",
+        "000_d59eaba95ec30256.txt",
+        "2024-03-01.txt",
+        "jcb_20240301_p10.pdf",
+        "2024-03-01_01.txt",
+        "jcb_20240301_p2.pdf",
+        "2024-03-01-3.md",
+        "b/2024-03-01_01.txt",  # another folder: another paper
+        "2024-03-01_01.txt",
+    ]
+    groups = group_issue_files([tmp_path / name for name in names])
+    assert [[str(p.relative_to(tmp_path)) for p in group] for group in groups] == [
+        ["2024-03-01_01.txt", "2024-03-01_02.txt", "2024-03-01-3.md"],
+        ["000_d59eaba95ec30256.txt"],
+        ["2024-03-01.txt"],
+        ["jcb_20240301_p2.pdf", "jcb_20240301_p10.pdf"],
+        ["b/2024-03-01_01.txt"],
+    ]
+
+
+def _page(masthead_page: int, headline: str, body: str) -> str:
+    return f"交城报\n\n2024年3月1日 星期五 第{masthead_page}版\n\n{headline}\n\n{body}"
+
+
+def test_read_issue_files_of_text_pages(tmp_path: Path) -> None:
+    first = tmp_path / "2024-03-01_01.txt"
+    first.write_text(_seed_text(), encoding="utf-8")
+    second = tmp_path / "2024-03-01_02.txt"
+    # The page in the file name wins over the masthead's "第5版".
+    second.write_text(
+        _page(5, "县医院新大楼投入使用", "本报讯 县医院新门诊大楼正式投入使用。（记者 张三）"),
+        encoding="utf-8",
+    )
+    (tmp_path / "2024-03-01.meta.json").write_text('{"title": "交城报 第4089期"}', "utf-8")
+    issue, skipped = read_issue_files(group_issue_files([second, first])[0])
+    assert skipped == []
+    assert (issue.issue_id, issue.title, issue.date) == (
+        "2024-03-01",
+        "交城报 第4089期",
+        dt.date(2024, 3, 1),
+    )
+    assert issue.source == str(tmp_path / "2024-03-01{_01.txt,_02.txt}")
+    assert [(a.headline, a.page) for a in issue.articles] == [
+        *((h, 1) for _, h, _ in SEED_EXPECTED),
+        ("县医院新大楼投入使用", 2),
+    ]
+    # A page file's own sidecar wins over its name.
+    (tmp_path / "2024-03-01_02.meta.json").write_text('{"page": 9}', "utf-8")
+    assert read_issue_files([first, second])[0].articles[-1].page == 9
+
+
+def test_an_article_continued_on_the_next_page_keeps_its_text(tmp_path: Path) -> None:
+    (tmp_path / "2024-03-01_01.txt").write_text(
+        _page(
+            1,
+            "县医院新大楼投入使用",
+            "本报讯 3月1日，县医院新门诊大楼投入使用，大楼共12层，设有床位",
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "2024-03-01_02.txt").write_text(
+        "300张，方便群众就近看病。（记者 张三）\n\n"
+        "全县春耕备耕有序推进\n\n本报讯 全县各乡镇抢抓农时。（记者 王五）",
+        encoding="utf-8",
+    )
+    issue, _ = read_issue_files(sorted(tmp_path.iterdir()))
+    # Two articles, the second untitled: nothing is lost, nothing is joined.
+    assert [(a.headline, a.body, a.author, a.page) for a in issue.articles] == [
+        (
+            "县医院新大楼投入使用",
+            "本报讯 3月1日，县医院新门诊大楼投入使用，大楼共12层，设有床位",
+            None,
+            1,
+        ),
+        ("", "300张，方便群众就近看病。", "张三", 2),
+        ("全县春耕备耕有序推进", "本报讯 全县各乡镇抢抓农时。", "王五", 2),
+    ]
+
+
+def test_read_issue_files_skips_and_reports_bad_pages(tmp_path: Path) -> None:
+    good = tmp_path / "2024-03-01_01.txt"
+    good.write_text(_seed_text(), encoding="utf-8")
+    again = tmp_path / "2024-03-01_p1.md"
+    again.write_text(_seed_text(), encoding="utf-8")
+    empty = tmp_path / "2024-03-01_02.txt"
+    empty.write_bytes(b"")
+    issue, skipped = read_issue_files([empty, again, good])
+    assert issue.source == str(good)
+    assert {a.page for a in issue.articles} == {1}
+    assert [(e.path, e.reason) for e in skipped] == [
+        (again, "page 1 is already read from 2024-03-01_01.txt"),
+        (empty, "empty file"),
+    ]
+
+
+def test_read_issue_files_with_nothing_readable(tmp_path: Path) -> None:
+    empty = tmp_path / "2024-03-01_01.txt"
+    empty.write_bytes(b"")
+    blank = tmp_path / "2024-03-01_02.txt"
+    blank.write_text("  \n", encoding="utf-8")
+    with pytest.raises(BadFileError) as caught:
+        read_issue_files([empty])
+    assert (caught.value.path, caught.value.reason) == (empty, "empty file")
+    with pytest.raises(BadFileError) as caught:
+        read_issue_files([blank, empty])
+    assert caught.value.path == empty
+    assert caught.value.reason == (
+        "no page file could be read (2024-03-01_01.txt: empty file; "
+        "2024-03-01_02.txt: no text (whitespace only))"
+    )
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["2024-03-01_01.txt", "2024-03-02_02.txt"],
+        ["2024-03-01_01.txt", "2024-03-01.txt"],
+        ["a/2024-03-01_01.txt", "b/2024-03-01_02.txt"],
+        [],
+    ],
+)
+def test_read_issue_files_of_several_issues(tmp_path: Path, names: list[str]) -> None:
+    with pytest.raises(ValueError, match="page file"):
+        read_issue_files([tmp_path / name for name in names])

@@ -1,15 +1,19 @@
 import datetime as dt
 
+import faiss
 import numpy as np
 import pytest
 
 from retrieval.chunk import chunk_article
 from retrieval.documents import Article, Issue
+from retrieval.lexical import tokenize
 from retrieval.store import (
     IndexBusyError,
     IndexNotFoundError,
     IndexReader,
     ModelMismatchError,
+    StoreError,
+    check_index,
     open_writer,
     read_current,
 )
@@ -36,7 +40,12 @@ def _put(writer, issue: Issue, seed: int = 0, content_hash: str = "h1") -> np.nd
     chunks = [c for i, a in enumerate(issue.articles) for c in chunk_article(a, i)]
     vectors = _vectors(len(chunks), seed)
     writer.put_issue(
-        issue, content_hash, chunks, [f"{seed}-{i}" for i in range(len(chunks))], vectors
+        issue,
+        content_hash,
+        chunks,
+        [f"{seed}-{i}" for i in range(len(chunks))],
+        vectors,
+        [tokenize(c.text) for c in chunks],
     )
     return vectors
 
@@ -156,3 +165,67 @@ def test_embedding_cache_roundtrip(tmp_path):
         found = w.cached_vectors(["x", "y", "z"])
     assert set(found) == {"x", "y"}
     np.testing.assert_array_equal(found["y"], v[1])
+
+
+def test_check_passes_on_a_healthy_index(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        vectors = _put(w, _issue("a", "正文一。", "正文二。"))
+        w.cache_vectors({f"0-{i}": v for i, v in enumerate(vectors)})
+        w.publish()
+    assert check_index(tmp_path) == []
+
+
+def test_check_finds_and_repair_fixes_vectors_that_disagree_with_rows(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        vectors = _put(w, _issue("a", "正文一。", "正文二。"))
+        w.cache_vectors({f"0-{i}": v for i, v in enumerate(vectors)})
+        w.publish()
+    # Damage the live generation: drop one vector behind the store's back.
+    folder = tmp_path / "gen-000001"
+    index = faiss.read_index(str(folder / "faiss.index"))
+    index.remove_ids(np.asarray([faiss.vector_to_array(index.id_map)[0]], dtype=np.int64))
+    faiss.write_index(index, str(folder / "faiss.index"))
+    problems = check_index(tmp_path)
+    assert any("no entry in the FAISS index" in p for p in problems)
+    assert any("manifest says 2 vectors" in p for p in problems)
+
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        w.rebuild_vectors()
+        assert w.publish() == 2
+    assert check_index(tmp_path) == []
+    reader = IndexReader(tmp_path)
+    [(chunk_id, _)] = reader.search(vectors[1], 1)
+    assert reader.chunks([chunk_id])[chunk_id].text == "正文二。"
+
+
+def test_repair_refuses_when_vectors_are_not_cached(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "正文。"))
+        w.publish()
+    assert any("no cached vector" in p for p in check_index(tmp_path))
+    with open_writer(tmp_path, MODEL, DIM) as w, pytest.raises(StoreError, match="cached"):
+        w.rebuild_vectors()
+
+
+def test_check_reports_a_missing_index(tmp_path):
+    assert check_index(tmp_path) == [f"no index in {tmp_path}"]
+
+
+def test_filters_by_date_and_issue(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "一。"), seed=1)
+        later = _issue("b", "二。")
+        later.date = dt.date(2024, 4, 2)
+        _put(w, later, seed=2)
+        undated = _issue("c", "三。")
+        undated.date = None
+        _put(w, undated, seed=3)
+        w.publish()
+    reader = IndexReader(tmp_path)
+    assert reader.years() == {2024}
+    assert len(reader.chunk_ids()) == 3
+    march = reader.chunk_ids(since=dt.date(2024, 3, 1), until=dt.date(2024, 3, 31))
+    [(chunk_id, _)] = reader.search(_vectors(1, 2)[0], 5, allowed=march)
+    assert reader.chunks([chunk_id])[chunk_id].issue == "a"
+    assert reader.search(_vectors(1, 2)[0], 5, allowed=march[:0]) == []
+    assert len(reader.chunk_ids(issue="c")) == 1

@@ -1,0 +1,184 @@
+"""Lexical retrieval: BM25 (bm25s) over Chinese words, in either script.
+
+Text is folded before tokenising: Traditional characters to Simplified (OpenCC), full
+width to half width, Latin to lower case, thousands separators dropped ("1,000" → "1000"),
+so that a question in either script or number style meets the bulletin's wording.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import bm25s
+import numpy as np
+
+Tokenizer = Literal["jieba", "bigram"]
+DEFAULT_TOKENIZER: Tokenizer = "jieba"
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# A token is kept when it holds a letter, digit or ideograph: punctuation and spaces
+# carry no meaning for matching.
+_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
+_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9a-z]+")
+# Function words that jieba's search mode emits on their own; as query terms they only
+# add noise (BM25's idf keeps them cheap, but not free).
+_STOPWORDS = frozenset(
+    {
+        *"的了和与及在是有也都就而或对为以于将把被从向等之其这那吗呢吧啊",
+        *("什么", "多少", "哪里", "哪个", "哪些", "怎么", "怎样", "如何", "为什么", "是否"),
+        *("请问", "the", "a", "an", "of", "to", "in", "on", "for", "and", "is", "are"),
+        *("was", "were", "what", "how", "many", "much", "when", "where", "who", "which"),
+        *("why", "does", "do", "did"),
+    }
+)
+
+_jieba_lock = threading.Lock()
+
+
+@cache
+def _t2s() -> Any:  # opencc ships no type stubs
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold(text: str) -> str:
+    """Fold ``text`` for matching: Simplified script, half width, lower case, plain numbers."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _THOUSANDS.sub("", _t2s().convert(text))
+
+
+@cache
+def _jieba() -> Any:  # jieba ships no type stubs
+    import jieba
+
+    jieba.setLogLevel(60)  # its dictionary-loading chatter goes to stderr otherwise
+    with _jieba_lock:
+        jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
+    """Split text into the terms BM25 matches on.
+
+    Args:
+        text: A chunk or a question, in either script.
+        tokenizer: ``"jieba"`` (search-mode word cut: words plus their sub-words) or
+            ``"bigram"`` (overlapping character pairs of each Han run, whole Latin words
+            and numbers).
+
+    Returns:
+        Terms in order, stopwords and punctuation removed.
+    """
+    folded = fold(text)
+    if tokenizer == "jieba":
+        words: Iterable[str] = _jieba().cut_for_search(folded)
+    else:
+        words = _bigrams(folded)
+    return [
+        w for w in (w.strip() for w in words) if w and _MEANINGFUL.search(w) and w not in _STOPWORDS
+    ]
+
+
+def _bigrams(text: str) -> list[str]:
+    terms = []
+    for run in _HAN_RUN.findall(text):
+        if run.isascii() or len(run) == 1:
+            terms.append(run)
+        else:
+            terms.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return terms
+
+
+class LexicalIndex:
+    """A BM25 index over chunks, with the chunk id of each document.
+
+    Saved inside an index generation's folder, next to the FAISS index it mirrors.
+    """
+
+    def __init__(self, bm25: bm25s.BM25, ids: np.ndarray, tokenizer: Tokenizer) -> None:
+        self._bm25 = bm25
+        self.ids = ids
+        self.tokenizer = tokenizer
+        self._row_of = {int(chunk_id): row for row, chunk_id in enumerate(ids)}
+
+    @classmethod
+    def build(
+        cls,
+        ids: Sequence[int],
+        token_lists: Sequence[Sequence[str]],
+        tokenizer: Tokenizer = DEFAULT_TOKENIZER,
+    ) -> LexicalIndex:
+        """Index documents given as token lists (see :func:`tokenize`)."""
+        bm25 = bm25s.BM25()
+        if token_lists:
+            bm25.index([list(t) for t in token_lists], show_progress=False)
+        return cls(bm25, np.asarray(ids, dtype=np.int64), tokenizer)
+
+    def save(self, folder: Path) -> None:
+        """Write the index into ``folder`` (created)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if len(self.ids):
+            self._bm25.save(str(folder), show_progress=False)
+        np.save(folder / "ids.npy", self.ids)
+        (folder / "lexical.json").write_text(json.dumps({"tokenizer": self.tokenizer}))
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        """Read an index written by :meth:`save`."""
+        ids = np.load(folder / "ids.npy")
+        tokenizer = json.loads((folder / "lexical.json").read_text())["tokenizer"]
+        bm25 = bm25s.BM25.load(str(folder)) if len(ids) else bm25s.BM25()
+        return cls(bm25, ids, tokenizer)
+
+    def scores(self, question: str, allowed: np.ndarray | None = None) -> LexicalScores:
+        """Score every document against ``question``.
+
+        Args:
+            question: The question, in either script.
+            allowed: Chunk ids the results are restricted to (None for all); the others
+                score 0.
+        """
+        vocab = self._bm25.vocab_dict if len(self.ids) else {}
+        terms = [t for t in tokenize(question, self.tokenizer) if t in vocab]
+        if not terms:
+            return LexicalScores(self, np.zeros(len(self.ids), dtype=np.float32))
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(len(self.ids), dtype=np.float32)
+            rows = [self._row_of[i] for i in allowed.tolist() if i in self._row_of]
+            mask[rows] = 1.0
+        return LexicalScores(self, self._bm25.get_scores(terms, weight_mask=mask))
+
+    def row(self, chunk_id: int) -> int | None:
+        """Row of a chunk in the score array, None when it is not indexed."""
+        return self._row_of.get(chunk_id)
+
+
+class LexicalScores:
+    """BM25 scores of all documents for one question."""
+
+    def __init__(self, index: LexicalIndex, scores: np.ndarray) -> None:
+        self._index = index
+        self.array = scores
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best ``(chunk_id, score)`` pairs with a positive score, best first."""
+        if not len(self.array):
+            return []
+        k = min(k, len(self.array))
+        rows = np.argpartition(-self.array, k - 1)[:k]
+        rows = rows[np.argsort(-self.array[rows])]
+        return [(int(self._index.ids[r]), float(self.array[r])) for r in rows if self.array[r] > 0]
+
+    def get(self, chunk_id: int) -> float:
+        """The score of one chunk (0 when it is not indexed)."""
+        row = self._index.row(chunk_id)
+        return float(self.array[row]) if row is not None else 0.0

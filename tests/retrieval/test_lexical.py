@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from retrieval.lexical import LexicalIndex, fold, tokenize
+
+DOCS = {
+    10: "据了解，白漳河河道城区段全长2886米，一期改造工程治理长度1075米。",
+    20: "台湾灯会自驾车累计运行近400班次，超过1,000人次试乘。",
+    30: "臺南市政府舉辦電子商務培訓會。",
+}
+
+
+def test_fold_unifies_script_width_case_and_number_style():
+    assert fold("臺南 ＡＢＣ 1,000人次 12,34") == "台南 abc 1000人次 12,34"
+
+
+@pytest.mark.parametrize("tokenizer", ["jieba", "bigram"])
+def test_tokens_drop_punctuation_and_question_words(tokenizer):
+    tokens = tokenize("白漳河有多少米？", tokenizer)
+    assert "？" not in tokens
+    assert "多少" not in tokens
+    assert any("漳" in t for t in tokens)
+
+
+@pytest.fixture(params=["jieba", "bigram"])
+def index(request, tmp_path):
+    built = LexicalIndex.build(
+        list(DOCS), [tokenize(t, request.param) for t in DOCS.values()], request.param
+    )
+    built.save(tmp_path / "lexical")
+    return LexicalIndex.load(tmp_path / "lexical")
+
+
+def test_search_ranks_the_matching_chunk_first(index):
+    assert index.scores("白漳河全长多少米", None).top(3)[0][0] == 10
+
+
+def test_traditional_question_matches_simplified_text_and_back(index):
+    assert index.scores("自駕車試乘人次", None).top(1)[0][0] == 20
+    assert index.scores("台南市政府举办电子商务", None).top(1)[0][0] == 30
+
+
+def test_numbers_match_with_or_without_thousands_separators(index):
+    assert index.scores("1000人次", None).top(1)[0][0] == 20
+
+
+def test_allowed_ids_restrict_results(index):
+    scores = index.scores("白漳河 自驾车", np.array([20]))
+    assert [i for i, _ in scores.top(3)] == [20]
+    assert scores.get(10) == 0.0
+
+
+def test_unknown_words_and_empty_index_give_nothing(index, tmp_path):
+    assert index.scores("完全无关的问题", None).top(3) == []
+    empty = LexicalIndex.build([], [])
+    empty.save(tmp_path / "empty")
+    assert LexicalIndex.load(tmp_path / "empty").scores("白漳河", None).top(3) == []

@@ -1,0 +1,416 @@
+"""Tests for retrieval.pdf and PDF issues in retrieval.parse.
+
+The PDFs are drawn at test time with reportlab: Chinese text in WenQuanYi Zen Hei, a
+TrueType font from Debian's fonts-wqy-zenhei package (.ci/run installs it), embedded
+the way e-paper PDFs embed theirs. Tests that draw Chinese text skip when the font is
+absent; the others use a standard PDF font.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from reportlab.lib.pdfencrypt import StandardEncryption
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
+from retrieval.pdf import extract_pages
+
+FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+FONT = "WenQuanYiZenHei"
+WIDTH, HEIGHT = 595.0, 842.0  # A4, in points
+BODY = 10.5  # 五号, the usual body size of Chinese newspapers
+MARGIN = 40.0
+GUTTER = 15.0  # about one and a half characters, as printed
+COLUMN = (WIDTH - 2 * MARGIN - GUTTER) / 2
+
+TITLE = "交城县全力推进重点项目建设"
+A_HEAD = "县医院新大楼投入使用"
+A_BODY = [
+    "本报讯 3月1日，县医院新门诊大楼正式投入使用，设有床位300张，"
+    "配备核磁共振、彩超等先进医疗设备，群众在家门口就能看上好病。",
+    "医院负责人介绍，新大楼建筑面积2.3万平方米，门诊、医技、病房一体设计，患者就医动线大大缩短。",
+]
+A_BYLINE = "（记者 张三）"
+B_HEAD = "全县春耕备耕有序推进"
+B_BODY = [
+    "本报讯 连日来，全县各乡镇抢抓农时，组织群众开展土地深翻、地膜覆盖和种子调运，"
+    "确保春耕生产不误农时，全县已落实春播面积12万亩。",
+    "农业农村局组织技术人员深入田间地头，指导农民科学施肥、合理密植，全力保障粮食稳产增收。",
+]
+B_BYLINE = "（记者 王五）"
+# A's and B's paragraphs wrap to as many lines each (three), so that a blank line between
+# paragraphs falls at the same height in both columns.
+
+
+@pytest.fixture(scope="module")
+def font() -> str:
+    """The name of the CJK font registered with reportlab."""
+    if not FONT_FILE.is_file():
+        pytest.skip(f"CJK font {FONT_FILE} not installed (apt-get install fonts-wqy-zenhei)")
+    pdfmetrics.registerFont(TTFont(FONT, str(FONT_FILE), subfontIndex=0))
+    return FONT
+
+
+@dataclass
+class Column:
+    """A column of a page: left edge, top, width, bottom (points from the page's top)."""
+
+    x: float
+    top: float
+    width: float = COLUMN
+    bottom: float = HEIGHT - MARGIN
+
+
+class Sheet:
+    """Draws on a reportlab page with y measured from the top, as a layout is planned."""
+
+    def __init__(self, canvas: Canvas, font: str) -> None:
+        self.canvas = canvas
+        self.font = font
+
+    def line(self, x: float, top: float, size: float, text: str, spacing: float = 0.0) -> None:
+        """Draw one line whose glyph tops are at ``top``; ``spacing`` justifies it."""
+        line = self.canvas.beginText(x, HEIGHT - top - size)
+        line.setFont(self.font, size)
+        line.setCharSpace(spacing)
+        line.textOut(text)
+        self.canvas.drawText(line)
+
+    def centred(self, top: float, size: float, text: str, centre: float = WIDTH / 2) -> None:
+        width = pdfmetrics.stringWidth(text, self.font, size)
+        self.line(centre - width / 2, top, size, text)
+
+    def flow(
+        self,
+        paragraphs: Sequence[str],
+        columns: Sequence[Column],
+        size: float = BODY,
+        paragraph_space: float = 0.0,
+    ) -> None:
+        """Set paragraphs in justified lines with a two-character first-line indent,
+        filling the columns one after the other, as newspapers do."""
+        columns = list(columns)
+        column = columns.pop(0)
+        top = column.top
+        for paragraph in paragraphs:
+            lines = self._wrap(paragraph, column.width, size)
+            for i, text in enumerate(lines):
+                if top + size > column.bottom:
+                    column = columns.pop(0)
+                    top = column.top
+                indent = 2 * size if i == 0 else 0.0
+                spacing = 0.0
+                if i < len(lines) - 1 and len(text) > 1:  # the last line is not justified
+                    free = column.width - indent - pdfmetrics.stringWidth(text, self.font, size)
+                    spacing = free / (len(text) - 1)
+                self.line(column.x + indent, top, size, text, spacing)
+                top += 1.6 * size
+            top += paragraph_space
+
+    def _wrap(self, text: str, width: float, size: float) -> list[str]:
+        lines: list[str] = []
+        available = width - 2 * size
+        while text:
+            end = 1
+            while (
+                end < len(text)
+                and pdfmetrics.stringWidth(text[: end + 1], self.font, size) <= available
+            ):
+                end += 1
+            lines.append(text[:end])
+            text = text[end:]
+            available = width
+        return lines
+
+
+def write_pdf(
+    path: Path,
+    font: str,
+    *pages: Callable[[Sheet], None],
+    encrypt: StandardEncryption | None = None,
+) -> Path:
+    """Write a PDF with one page per drawing function."""
+    canvas = Canvas(str(path), pagesize=(WIDTH, HEIGHT), encrypt=encrypt)
+    for draw in pages:
+        draw(Sheet(canvas, font))
+        canvas.showPage()
+    canvas.save()
+    return path
+
+
+def article(
+    head: str, body: Sequence[str], byline: str, x: float = MARGIN, top: float = 90.0
+) -> Callable[[Sheet], None]:
+    """A page drawing: one article in one column."""
+
+    def draw(sheet: Sheet) -> None:
+        sheet.centred(top, 16, head, centre=x + COLUMN / 2)
+        sheet.flow([*body[:-1], body[-1] + byline], [Column(x, top + 30)])
+
+    return draw
+
+
+def two_articles(
+    offset: float = 0.0, paragraph_space: float = 0.0, title: str = TITLE
+) -> Callable[[Sheet], None]:
+    """A page drawing: a full-width title over two articles side by side."""
+
+    def draw(sheet: Sheet) -> None:
+        sheet.centred(40, 22, title)
+        right = MARGIN + COLUMN + GUTTER
+        sheet.centred(90 + offset, 16, B_HEAD, centre=right + COLUMN / 2)
+        sheet.centred(90, 16, A_HEAD, centre=MARGIN + COLUMN / 2)
+        # Drawn right column first: the file's drawing order must not matter.
+        sheet.flow(
+            [*B_BODY[:-1], B_BODY[-1] + B_BYLINE],
+            [Column(right, 120 + offset)],
+            paragraph_space=paragraph_space,
+        )
+        sheet.flow(
+            [*A_BODY[:-1], A_BODY[-1] + A_BYLINE],
+            [Column(MARGIN, 120)],
+            paragraph_space=paragraph_space,
+        )
+
+    return draw
+
+
+# --- extract_pages ------------------------------------------------------------------------
+
+
+def test_single_column_page(tmp_path: Path, font: str) -> None:
+    def page(sheet: Sheet) -> None:
+        sheet.line(MARGIN, 30, BODY, "交城报  2024年3月1日 星期五 第1版")
+        sheet.centred(70, 18, A_HEAD)
+        column = Column(MARGIN, 110, width=WIDTH - 2 * MARGIN)
+        sheet.flow([*A_BODY[:-1], A_BODY[-1] + A_BYLINE], [column])
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    assert extract_pages(path) == [
+        "\n".join(["交城报 2024年3月1日 星期五 第1版", A_HEAD, *A_BODY[:-1], A_BODY[-1] + A_BYLINE])
+    ]
+    issue = read_issue(path)
+    assert (issue.issue_id, issue.source) == ("page", str(path))
+    assert (issue.title, issue.date) == ("交城报", dt.date(2024, 3, 1))
+    [only] = issue.articles
+    assert (only.headline, only.body, only.author, only.page) == (
+        A_HEAD,
+        "\n".join(A_BODY),
+        "张三",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "paragraph_space"),
+    [(0.0, 0.0), (5.0, 0.0), (0.0, BODY)],
+    ids=["shared-baselines", "offset-baselines", "blank-lines-at-the-same-height"],
+)
+def test_two_articles_side_by_side_do_not_interleave(
+    tmp_path: Path, font: str, offset: float, paragraph_space: float
+) -> None:
+    path = write_pdf(tmp_path / "page.pdf", font, two_articles(offset, paragraph_space))
+    [text] = extract_pages(path)
+    # Each paragraph comes out whole, on one line, and each column in one piece.
+    assert text.split("\n") == [
+        TITLE,
+        A_HEAD,
+        *A_BODY[:-1],
+        A_BODY[-1] + A_BYLINE,
+        B_HEAD,
+        *B_BODY[:-1],
+        B_BODY[-1] + B_BYLINE,
+    ]
+    first, second = read_issue(path).articles
+    assert (first.headline, first.body, first.author) == (A_HEAD, "\n".join(A_BODY), "张三")
+    assert (second.headline, second.body, second.author) == (B_HEAD, "\n".join(B_BODY), "王五")
+
+
+def test_a_title_whose_space_is_over_the_gutter_stays_whole(tmp_path: Path, font: str) -> None:
+    title = "人勤春来早\u3000项目施工忙"  # the full-width space falls on the gutter
+    path = write_pdf(tmp_path / "page.pdf", font, two_articles(title=title))
+    assert extract_pages(path)[0].split("\n")[:2] == ["人勤春来早 项目施工忙", A_HEAD]
+
+
+def test_text_printed_twice_for_bold_is_read_once(tmp_path: Path, font: str) -> None:
+    def page(sheet: Sheet) -> None:
+        two_articles()(sheet)
+        sheet.centred(90.3, 16, A_HEAD, centre=MARGIN + COLUMN / 2 + 0.3)
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    assert extract_pages(path)[0].split("\n")[:3] == [TITLE, A_HEAD, A_BODY[0]]
+
+
+def test_an_article_running_on_into_the_next_column(tmp_path: Path, font: str) -> None:
+    body = [
+        A_BODY[0] + "据介绍，新大楼于2021年开工建设，总投资4.6亿元，"
+        "按照三级综合医院标准设计，开设内科、外科、妇产科、儿科等28个临床科室，"
+        "日门诊接诊能力可达3000人次，同时设立了远程会诊中心，可与省市大医院实时连线。",
+        "下一步，医院将持续优化服务流程，推行预约诊疗和一站式服务，让群众看病更方便。",
+    ]
+
+    def page(sheet: Sheet) -> None:
+        sheet.centred(40, 22, A_HEAD)
+        right = MARGIN + COLUMN + GUTTER
+        # Five lines fit in the left column: the first paragraph goes on in the right one.
+        sheet.flow(
+            [*body[:-1], body[-1] + A_BYLINE],
+            [Column(MARGIN, 90, bottom=90 + 5 * 1.6 * BODY), Column(right, 90)],
+        )
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    [only] = read_issue(path).articles
+    assert (only.headline, only.author) == (A_HEAD, "张三")
+    assert only.body == "\n".join(body)
+
+
+def test_pages_of_a_pdf_are_numbered(tmp_path: Path, font: str) -> None:
+    path = write_pdf(
+        tmp_path / "2024-03-01.pdf",
+        font,
+        article(A_HEAD, A_BODY, A_BYLINE),
+        lambda sheet: None,  # a page left blank (a picture page) counts too
+        article(B_HEAD, B_BODY, B_BYLINE),
+    )
+    assert len(extract_pages(path)) == 3
+    issue = read_issue(path)
+    assert (issue.issue_id, issue.date) == ("2024-03-01", dt.date(2024, 3, 1))
+    assert [(a.headline, a.page) for a in issue.articles] == [(A_HEAD, 1), (B_HEAD, 3)]
+
+
+def test_page_files_make_one_issue(tmp_path: Path, font: str) -> None:
+    first = write_pdf(tmp_path / "2024-03-01_01.pdf", font, article(A_HEAD, A_BODY, A_BYLINE))
+    second = write_pdf(tmp_path / "2024-03-01_02.pdf", font, article(B_HEAD, B_BODY, B_BYLINE))
+    picture = tmp_path / "2024-03-01_03.pdf"
+    _picture_pdf(picture)
+    alone = write_pdf(tmp_path / "2024-03-01.pdf", font, article(B_HEAD, B_BODY, B_BYLINE))
+    groups = group_issue_files(sorted(tmp_path.iterdir(), reverse=True))
+    # A name without a page number is an issue of its own.
+    assert groups == [[first, second, picture], [alone]]
+    assert read_issue_files(groups[1])[0].issue_id == "2024-03-01"
+
+    issue, skipped = read_issue_files(groups[0])
+    assert (issue.issue_id, issue.date) == ("2024-03-01", dt.date(2024, 3, 1))
+    assert issue.source == str(tmp_path / "2024-03-01{_01.pdf,_02.pdf}")
+    assert [(a.headline, a.author, a.page) for a in issue.articles] == [
+        (A_HEAD, "张三", 1),
+        (B_HEAD, "王五", 2),
+    ]
+    # The picture page is reported, and the rest of the issue is read all the same.
+    assert [(e.path, e.reason) for e in skipped] == [(picture, "no text layer: OCR it first")]
+
+    # Once it is OCR'd, its text serves as page 3 and the PDF is no longer reported.
+    (tmp_path / "2024-03-01_03.txt").write_text(f"{B_HEAD}\n\n{B_BODY[0]}", encoding="utf-8")
+    issue, skipped = read_issue_files(group_issue_files(sorted(tmp_path.glob("*_0*")))[0])
+    assert [a.page for a in issue.articles] == [1, 2, 3]
+    assert skipped == []
+
+
+# --- files that are not readable issues ----------------------------------------------------
+
+
+def _picture_pdf(path: Path) -> Path:
+    """A scanned page: a picture and no text layer."""
+    canvas = Canvas(str(path), pagesize=(WIDTH, HEIGHT))
+    canvas.drawImage(ImageReader(Image.new("L", (120, 160), 200)), 0, 0, WIDTH, HEIGHT)
+    canvas.showPage()
+    canvas.save()
+    return path
+
+
+def _latin_pdf(path: Path, encrypt: StandardEncryption | None = None) -> Path:
+    canvas = Canvas(str(path), pagesize=(WIDTH, HEIGHT), encrypt=encrypt)
+    canvas.setFont("Helvetica", 12)
+    canvas.drawString(MARGIN, HEIGHT - 100, "Council approves the new hospital building.")
+    canvas.showPage()
+    canvas.save()
+    return path
+
+
+def test_a_scan_without_text_layer(tmp_path: Path) -> None:
+    path = _picture_pdf(tmp_path / "scan.pdf")
+    with pytest.raises(BadFileError) as caught:
+        read_issue(path)
+    assert (caught.value.path, caught.value.reason) == (path, "no text layer: OCR it first")
+
+
+def _unmapped_pdf(path: Path) -> Path:
+    """A page in a CID font with no ToUnicode map, as some typesetting systems write
+    them: the text layer holds glyph numbers, not characters. Written by hand, as
+    reportlab always adds the map."""
+    content = b"BT /F1 12 Tf 50 700 Td <0001000200030004000500060007> Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /SimSun /Encoding /Identity-H"
+        b" /DescendantFonts [6 0 R] >>",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /DW 1000 /FontDescriptor 7 0 R"
+        b" /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
+        b"<< /Type /FontDescriptor /FontName /SimSun /Flags 4 /FontBBox [0 -140 1000 860]"
+        b" /ItalicAngle 0 /Ascent 860 /Descent -140 /CapHeight 700 /StemV 80 >>",
+    ]
+    data = b"%PDF-1.7\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(data)
+    data += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    data += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    data += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(data)
+    return path
+
+
+def test_fonts_without_character_codes(tmp_path: Path) -> None:
+    with pytest.raises(BadFileError, match="text layer without character codes"):
+        extract_pages(_unmapped_pdf(tmp_path / "page.pdf"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: data[: len(data) // 2], "damaged or not a PDF: Unexpected EOF"),
+        (lambda data: b"%PDF-1.7\n" + b"\x00" * 64, "damaged or not a PDF: No /Root object"),
+        (lambda data: b"", "damaged or not a PDF"),
+    ],
+    ids=["truncated", "garbage", "empty"],
+)
+def test_damaged_pdfs(tmp_path: Path, damage: Callable[[bytes], bytes], reason: str) -> None:
+    path = _latin_pdf(tmp_path / "page.pdf")
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(BadFileError) as caught:
+        read_issue(path)
+    assert caught.value.path == path
+    assert caught.value.reason.startswith(reason)
+
+
+def test_encrypted_pdfs(tmp_path: Path) -> None:
+    locked = _latin_pdf(tmp_path / "locked.pdf", StandardEncryption("secret"))
+    with pytest.raises(BadFileError, match="encrypted PDF: needs a password"):
+        extract_pages(locked)
+    # E-papers often forbid copying with an owner password only: they open without one.
+    protected = _latin_pdf(
+        tmp_path / "protected.pdf", StandardEncryption("", ownerPassword="owner", canCopy=0)
+    )
+    assert extract_pages(protected) == ["Council approves the new hospital building."]
+
+
+def test_missing_pdf(tmp_path: Path) -> None:
+    with pytest.raises(BadFileError, match="cannot read: no such file"):
+        extract_pages(tmp_path / "missing.pdf")
