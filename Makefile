@@ -1,5 +1,5 @@
 # `make run`: set up (first time only), index the sample bulletins, then answer questions
-# in a terminal chat.
+# in Telegram when a bot token is set, else in a terminal chat.
 # `make test`: set up (first time only), then run the test suite.
 
 PYTHON ?= python3
@@ -20,9 +20,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m retrieval.convert
 	touch $@
 
+# With a bot token (TELEGRAM_BOT_TOKEN or TELEGRAM_BOT_TOKEN_FILE) the Telegram bot
+# serves the index; without one, the terminal chat does.
 run: setup
 	$(BIN)/bulletin-qa ingest $(BULLETINS)
-	$(BIN)/bulletin-qa chat
+	if [ -n "$$TELEGRAM_BOT_TOKEN$$TELEGRAM_BOT_TOKEN_FILE" ]; then \
+		exec $(BIN)/bulletin-qa bot --bulletins $(BULLETINS); \
+	else \
+		exec $(BIN)/bulletin-qa chat; \
+	fi
 
 test: setup
 	$(BIN)/pytest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -85,12 +86,18 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @model_option
 @click.option("--wait", type=float, default=0, help="Seconds to wait for another ingest.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Then keep watching this folder: ingest files once they stop growing.",
+)
 def ingest(
     paths: tuple[Path, ...],
     index_dir: Path,
@@ -98,19 +105,31 @@ def ingest(
     wait: float,
     quiet: bool,
     as_json: bool,
+    watch_dir: Path | None,
 ) -> None:
     """Index bulletin issues: files, or folders of them.
 
     Text files (.txt in UTF-8, GB18030/GBK or Big5) and PDFs with a text layer; page
     files of one issue (2024-03-01_01.pdf, 2024-03-01_02.pdf, …) make one issue.
+    With --watch DIR, DIR is ingested and then watched for new or changed files.
 
     Unchanged files are skipped, changed ones replace their issue. Files that cannot be
     read are reported and the rest still indexed; the exit code is 1 if any failed.
     """
     from retrieval.ingest import ingest as run_ingest
 
+    if bool(paths) == bool(watch_dir):
+        raise click.UsageError("give files or folders to ingest, or --watch DIR (not both)")
     missing = [str(p) for p in paths if not p.exists()]
     embedder = _embedder(model)
+    if watch_dir:
+        from retrieval.watch import watch
+
+        logging.getLogger("retrieval").setLevel(logging.INFO)
+        click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            watch(watch_dir, index_dir, embedder, batch_size=_settings.batch_size)
+        return
     try:
         report = run_ingest(
             [p for p in paths if p.exists()],
@@ -367,7 +386,8 @@ def evaluate_cmd(
 
     Each line: {"question", "answer"} (hit: a passage contains the answer, whitespace
     ignored), and/or {"question", "article"} (hit: a passage of the article whose
-    headline contains it), or {"question", "unanswerable": true} (right: "not found").
+    headline contains it; with both, both must hold), or {"question", "unanswerable":
+    true} (right: "not found").
     Prints hit@1/3/5, MRR, latency, "not found" accuracy and the misses.
     """
     from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
@@ -547,6 +567,39 @@ def bot_command(
         ) from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@index_option
+@model_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
+    """Parse, chunk and index every issue again from the sources stored in the index.
+
+    For a new version of the parser or chunker. Text embedded before comes from the
+    embedding cache, so only changed text is embedded; the original files are not needed.
+    """
+    from retrieval.ingest import rebuild as run_rebuild
+
+    if read_current(index_dir) == 0:
+        raise click.ClickException(f"no index in {index_dir}")
+    try:
+        report = run_rebuild(
+            index_dir,
+            _embedder(model),
+            progress=not quiet and sys.stderr.isatty(),
+            batch_size=_settings.batch_size,
+        )
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, reason in report.failed:
+        click.echo(f"error: {name}: {reason}", err=True)
+    click.echo(
+        f"{len(report.replaced)} issues rebuilt, {len(report.failed)} failed; "
+        f"{report.chunks} chunks ({report.embedded} embedded) in {report.seconds:.1f} s"
+    )
+    if report.failed:
+        sys.exit(1)
 
 
 @cli.command()

@@ -3,7 +3,8 @@
 A question set is JSON lines. An answerable question names what a right passage holds:
 ``{"question": ..., "answer": ...}`` (a hit is a returned chunk containing the answer,
 whitespace ignored), ``{"question": ..., "article": ...}`` (a hit is a chunk of the
-article whose headline contains it), or both (both must hold). An unanswerable one is
+article whose headline contains it, whitespace ignored), or both (both must hold: many
+answers are dates or amounts that other articles mention too). An unanswerable one is
 ``{"question": ..., "unanswerable": true}``: the right response is "not found".
 Other fields (``id``, ``lang``, ``style``, ...) are kept for reporting.
 """

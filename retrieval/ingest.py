@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from retrieval.documents import Chunk, Issue
 from retrieval.embed import Embedder
 from retrieval.lexical import DEFAULT_TOKENIZER, Tokenizer, tokenize
 from retrieval.parse import BadFileError, group_issue_files, read_issue_files
-from retrieval.store import open_writer
+from retrieval.store import IndexWriter, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -168,16 +169,7 @@ def ingest(
         retrieval.store.IndexBusyError: Another ingest holds the index.
         retrieval.store.ModelMismatchError: The index was built with another model.
     """
-    started = time.perf_counter()
-    report = IngestReport()
-    clock = started
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        report.timings[step] = now - clock
-        clock = now
-
+    report = _Run()
     with open_writer(
         index_dir, embedder.model_id, embedder.dim, tokenizer=tokenizer, wait=wait
     ) as writer:
@@ -208,43 +200,117 @@ def ingest(
                 continue
             (report.replaced if old_hash else report.added).append(issue.issue_id)
             prepared.append(_prepare(issue, sources, content_hash))
+        report.lap("parse")
+        _index(writer, prepared, embedder, report, progress, batch_size)
+    return report.done("ingest")
 
-        lap("parse")
-        wanted = {
-            h: t for p in prepared for h, t in zip(p.embed_hashes, p.embed_texts, strict=True)
-        }
-        cached = writer.cached_vectors(wanted)
-        missing = {h: t for h, t in wanted.items() if h not in cached}
-        report.cached = len(wanted) - len(missing)
-        report.embedded = len(missing)
-        vectors = cached | _embed_missing(
-            embedder, missing, writer.cache_vectors, progress, batch_size
+
+def rebuild(
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    progress: bool = False,
+    batch_size: int | None = None,
+    wait: float = 0,
+) -> IngestReport:
+    """Parse, chunk and index every issue again from the sources stored in the index.
+
+    For a new parser, chunker or lexical tokenizer: text embedded before is taken from the
+    embedding cache, so only text that changed is embedded. The files need not exist any
+    more. Issues stored without their sources are reported as failed and left as they are.
+
+    Args:
+        index_dir: The index folder.
+        embedder: The embedding model that built the index.
+        progress: Show a progress bar (with the time left) while embedding.
+        batch_size: Embedding batch size (the embedder's default when None).
+        wait: Seconds to wait for another running ingest.
+
+    Returns:
+        What was rebuilt (as ``replaced``) and what failed.
+    """
+    report = _Run()
+    with open_writer(index_dir, embedder.model_id, embedder.dim, wait=wait) as writer:
+        prepared: list[_Prepared] = []
+        for issue_key, source, files in writer.stored_sources():
+            if not files:
+                report.failed.append((source, "no stored source: ingest the file again"))
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                group = []
+                for name, data in files:
+                    (Path(tmp) / name).write_bytes(data)
+                    group.append(Path(tmp) / name)
+                try:
+                    issue, skipped = read_issue_files(group)
+                except BadFileError as exc:
+                    report.failed.append((source, exc.reason))
+                    continue
+            report.failed.extend((source, e.reason) for e in skipped)
+            issue.source = source
+            report.replaced.append(issue_key)
+            prepared.append(_prepare(issue, files, _content_hash(files)))
+        report.lap("parse")
+        _index(writer, prepared, embedder, report, progress, batch_size)
+    return report.done("rebuild")
+
+
+class _Run(IngestReport):
+    """An :class:`IngestReport` being filled in, with its clock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = self._clock = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = now - self._clock
+        self._clock = now
+
+    def done(self, what: str) -> IngestReport:
+        self.seconds = time.perf_counter() - self._started
+        log.info(
+            "%s: %d added, %d replaced, %d unchanged, %d failed; %d chunks (%d embedded, "
+            "%d cached) in %.1f s",
+            what,
+            len(self.added),
+            len(self.replaced),
+            len(self.unchanged),
+            len(self.failed),
+            self.chunks,
+            self.embedded,
+            self.cached,
+            self.seconds,
         )
-        lap("embed")
-        for p in prepared:
-            matrix = (
-                np.stack([vectors[h] for h in p.embed_hashes])
-                if p.chunks
-                else np.empty((0, embedder.dim), dtype=np.float32)
-            )
-            tokens = [tokenize(t, writer.tokenizer) for t in p.embed_texts]
-            writer.put_issue(
-                p.issue, p.content_hash, p.chunks, p.embed_hashes, matrix, tokens, p.sources
-            )
-            report.chunks += len(p.chunks)
-        report.generation = writer.publish()
-        lap("store")
-    report.seconds = time.perf_counter() - started
-    log.info(
-        "ingest: %d added, %d replaced, %d unchanged, %d failed; %d chunks (%d embedded, "
-        "%d cached) in %.1f s",
-        len(report.added),
-        len(report.replaced),
-        len(report.unchanged),
-        len(report.failed),
-        report.chunks,
-        report.embedded,
-        report.cached,
-        report.seconds,
-    )
-    return report
+        return self
+
+
+def _index(
+    writer: IndexWriter,
+    prepared: list[_Prepared],
+    embedder: Embedder,
+    report: _Run,
+    progress: bool,
+    batch_size: int | None,
+) -> None:
+    """Embed what is new, stage the prepared issues and publish a generation."""
+    wanted = {h: t for p in prepared for h, t in zip(p.embed_hashes, p.embed_texts, strict=True)}
+    cached = writer.cached_vectors(wanted)
+    missing = {h: t for h, t in wanted.items() if h not in cached}
+    report.cached = len(wanted) - len(missing)
+    report.embedded = len(missing)
+    vectors = cached | _embed_missing(embedder, missing, writer.cache_vectors, progress, batch_size)
+    report.lap("embed")
+    for p in prepared:
+        matrix = (
+            np.stack([vectors[h] for h in p.embed_hashes])
+            if p.chunks
+            else np.empty((0, embedder.dim), dtype=np.float32)
+        )
+        tokens = [tokenize(t, writer.tokenizer) for t in p.embed_texts]
+        writer.put_issue(
+            p.issue, p.content_hash, p.chunks, p.embed_hashes, matrix, tokens, p.sources
+        )
+        report.chunks += len(p.chunks)
+    report.generation = writer.publish()
+    report.lap("store")

@@ -8,6 +8,7 @@ so that a question in either script or number style meets the bulletin's wording
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import unicodedata
@@ -19,7 +20,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
-Tokenizer = Literal["jieba", "bigram"]
+Tokenizer = Literal["jieba", "bigram", "both"]
 DEFAULT_TOKENIZER: Tokenizer = "jieba"
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -40,6 +41,8 @@ _STOPWORDS = frozenset(
 )
 
 _jieba_lock = threading.Lock()
+# bm25s sets its logger to DEBUG, which floods a CLI configured for warnings.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 @cache
@@ -70,18 +73,19 @@ def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
 
     Args:
         text: A chunk or a question, in either script.
-        tokenizer: ``"jieba"`` (search-mode word cut: words plus their sub-words) or
+        tokenizer: ``"jieba"`` (search-mode word cut: words plus their sub-words),
             ``"bigram"`` (overlapping character pairs of each Han run, whole Latin words
-            and numbers).
+            and numbers) or ``"both"`` (the two together).
 
     Returns:
         Terms in order, stopwords and punctuation removed.
     """
     folded = fold(text)
-    if tokenizer == "jieba":
-        words: Iterable[str] = _jieba().cut_for_search(folded)
-    else:
-        words = _bigrams(folded)
+    words: Iterable[str] = []
+    if tokenizer in ("jieba", "both"):
+        words = _jieba().cut_for_search(folded)
+    if tokenizer in ("bigram", "both"):
+        words = [*words, *_bigrams(folded)]
     return [
         w for w in (w.strip() for w in words) if w and _MEANINGFUL.search(w) and w not in _STOPWORDS
     ]

@@ -484,6 +484,21 @@ class IndexWriter:
         ).fetchone()
         return row["content_hash"] if row else None
 
+    def stored_sources(self) -> list[tuple[str, str, list[tuple[str, bytes]]]]:
+        """Every live issue as ``(issue key, source, [(file name, content), ...])``."""
+        rows = self._conn.execute(
+            f"""SELECT i.id, i.issue_key, i.source, s.name, s.data
+                FROM issues i LEFT JOIN sources s ON s.issue_id = i.id
+                WHERE {_LIVE} ORDER BY i.id, s.rowid""",
+            {"gen": self.base_gen},
+        ).fetchall()
+        issues: dict[int, tuple[str, str, list[tuple[str, bytes]]]] = {}
+        for row in rows:
+            _, _, files = issues.setdefault(row[0], (row[1], row[2], []))
+            if row[3] is not None:
+                files.append((row[3], row[4]))
+        return list(issues.values())
+
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already computed by this index's model for the given text hashes."""
         wanted = list(dict.fromkeys(hashes))

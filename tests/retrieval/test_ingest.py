@@ -1,0 +1,84 @@
+"""Ingest beyond the CLI: rebuild from stored sources, and watching a folder."""
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from retrieval.ingest import ingest, rebuild
+from retrieval.store import IndexReader, check_index
+from retrieval.watch import watch
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
+
+pytestmark = pytest.mark.slow
+
+PAGE = """交城县
+
+{headline}
+
+本报讯 {body}（记者{author}）
+"""
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def _issues(index: Path) -> dict[str, int]:
+    try:
+        return {i.issue: i.articles for i in IndexReader(index).issues()}
+    except Exception:  # not created yet
+        return {}
+
+
+def test_rebuild_reparses_stored_sources_without_reembedding(tmp_path, embedder):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    index = tmp_path / "index"
+    first = ingest([folder], index, embedder)
+    shutil.rmtree(folder)  # the files are not needed any more
+
+    report = rebuild(index, embedder)
+    assert report.ok
+    assert report.replaced == ["000_d59eaba95ec30256"]
+    assert (report.chunks, report.embedded) == (first.chunks, 0)
+    assert check_index(index) == []
+    assert _issues(index) == {"000_d59eaba95ec30256": 6}
+
+
+def test_watch_ingests_new_files_and_late_pages_complete_their_issue(tmp_path, embedder):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    index = tmp_path / "index"
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch,
+        args=(folder, index, embedder),
+        kwargs={"quiet": 0.5, "poll": 0.2, "stop": stop},
+    )
+    thread.start()
+    try:
+        (folder / "2024-05-01_01.txt").write_text(
+            PAGE.format(headline="县图书馆新馆开放", body="新馆藏书十万册。", author="张三"),
+            encoding="utf-8",
+        )
+        _wait_for(lambda: _issues(index).get("2024-05-01") == 1)
+        (folder / "2024-05-01_02.txt").write_text(
+            PAGE.format(headline="城区新增公交线路", body="新线路全长十二公里。", author="李四"),
+            encoding="utf-8",
+        )
+        _wait_for(lambda: _issues(index).get("2024-05-01") == 2)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert check_index(index) == []
