@@ -1,0 +1,276 @@
+"""What the bot says, as Telegram HTML messages that Telegram accepts.
+
+Text is built as styled runs (:class:`retrieval.render.Run`) and only written out as HTML
+per message, after splitting: a split can therefore never fall inside a tag or an entity,
+every piece closes the styles it uses, and lengths are counted on the text the reader
+sees, as Telegram counts them (UTF-16 code units after entity parsing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from retrieval.answer import Hit
+from retrieval.render import (
+    HTML,
+    NOT_FOUND,
+    STRONG,
+    Run,
+    chunk_source_line,
+    hit_runs,
+    render,
+)
+from retrieval.store import ChunkRecord, IssueSummary
+
+if TYPE_CHECKING:
+    from bot.library import IndexStats
+    from retrieval.ingest import IngestReport
+
+MESSAGE_LIMIT = 4096
+
+# Fixed texts: HELP is HTML; the others contain no "<", ">" or "&", so they are valid HTML
+# as they stand and can also be shown as plain text (callback query alerts).
+HELP = (
+    "<b>公报问答</b>：用中文提问，我从本报公报中找出回答问题的原文段落，并注明出处"
+    "（标题 · 期次 · 日期 · 版面 · 作者）。\n\n"
+    "• 私聊：直接发送问题，例如「白漳河河道城区段全长多少米？」\n"
+    "• 群聊：@我 提问、回复我的消息，或发送 /ask 问题\n"
+    "• 回答下方的「更多」显示后面的结果，「原文」发送整篇文章\n"
+    "• /latest 最新几期　/issues 已收录的各期\n\n"
+    "<i>Ask a question about the bulletins (Chinese or English); "
+    "I reply with quoted passages and their sources.</i>"
+)
+ASK_USAGE = "请在 /ask 后面写上问题，例如：/ask 白漳河河道城区段全长多少米？"
+EMPTY_MENTION = "请在 @我 的同时写上问题。"
+NOT_FOUND_HINT = NOT_FOUND + "可以换个说法再问一次。"
+NO_INDEX = "还没有建立索引：请管理员运行 /reindex 或 bulletin-qa ingest。"
+NO_ISSUES = "还没有收录任何一期。"
+NO_MORE = "没有更多结果了。"
+EXPIRED = "这个问题已过期，请重新提问。"
+ARTICLE_GONE = "这篇文章已不在索引中（可能已更新），请重新提问。"
+REFUSED = "抱歉，这个机器人只对授权的用户和群组开放。"
+ADMINS_ONLY = "抱歉，这个命令只有管理员可以使用。"
+SORRY = "抱歉，处理你的消息时出了点问题，请稍后再试。"
+REINDEX_BUSY = "索引正在更新中，请稍候。"
+REINDEX_LOCKED = "另一个进程正在写入索引，请稍后再试。"
+REINDEX_STARTED = "正在从公报文件夹更新索引……"
+UNKNOWN_COMMAND = "没有这个命令。直接发送问题即可，/help 查看用法。"
+
+# Preferred places to split a text that does not fit, best first: paragraph, line,
+# sentence end (with its closing quotes), clause, space.
+_BREAKS = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r"\n\s*\n",
+        r"\n",
+        r"(?:[。！？!?；;]+|…+)[”’」』）)\"']*",
+        r"[，、,：:]",
+        r"\s",
+    )
+)
+
+
+def telegram_length(text: str) -> int:
+    """Length of text as Telegram counts it against its limits (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, room: int) -> int:
+    """The longest prefix of ``text``, in characters, that takes at most ``room`` units."""
+    if telegram_length(text) <= room:
+        return len(text)
+    used = 0
+    for i, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > room:
+            return i
+    return len(text)
+
+
+def _cut(text: str, room: int, *, must: bool) -> int:
+    """Where to cut ``text`` so that its head fits in ``room``.
+
+    Cuts at the best kind of break in the second half of the room; without one, cuts
+    nowhere (0) when the text may move whole to the next message, else at the limit.
+    """
+    limit = _fit(text, room)
+    head = text[:limit]
+    for pattern in _BREAKS:
+        ends = [match.end() for match in pattern.finditer(head)]
+        if ends and ends[-1] >= limit // 2:
+            return ends[-1]
+    return max(limit, 1) if must else 0
+
+
+def _trim(runs: Sequence[Run]) -> list[Run]:
+    """Drop empty runs and the whitespace at both ends (Telegram strips it anyway)."""
+    runs = [run for run in runs if run.text]
+    while runs and not runs[0].text.strip():
+        runs.pop(0)
+    while runs and not runs[-1].text.strip():
+        runs.pop()
+    if runs:
+        runs[0] = Run(runs[0].text.lstrip(), runs[0].styles)
+        runs[-1] = Run(runs[-1].text.rstrip(), runs[-1].styles)
+    return runs
+
+
+def _length(runs: Iterable[Run]) -> int:
+    return sum(telegram_length(run.text) for run in runs)
+
+
+def split_runs(runs: Sequence[Run], limit: int = MESSAGE_LIMIT) -> list[list[Run]]:
+    """Split runs into pieces of at most ``limit`` units, at paragraph or sentence breaks.
+
+    Args:
+        runs: The text, e.g. a whole article.
+        limit: Maximum length of a piece (see :func:`telegram_length`).
+
+    Returns:
+        Non-empty pieces in order; their text is the input's, less whitespace at the cuts.
+    """
+    pieces: list[list[Run]] = []
+    current: list[Run] = []
+    room = limit
+    queue = deque(runs)
+    while queue:
+        run = queue.popleft()
+        size = telegram_length(run.text)
+        if size <= room:
+            current.append(run)
+            room -= size
+            continue
+        cut = _cut(run.text, room, must=not _trim(current))
+        current.append(Run(run.text[:cut], run.styles))
+        pieces.append(current)
+        current, room = [], limit
+        queue.appendleft(Run(run.text[cut:], run.styles))
+    pieces.append(current)
+    return [piece for piece in map(_trim, pieces) if piece]
+
+
+def pack(
+    blocks: Iterable[Sequence[Run]], *, separator: str = "\n\n", limit: int = MESSAGE_LIMIT
+) -> list[str]:
+    """Join blocks into as few HTML messages as fit; a block is split only if it alone is too long.
+
+    Args:
+        blocks: Units that should stay together (e.g. one quoted passage each).
+        separator: Text between two blocks in the same message.
+        limit: Maximum message length (see :func:`telegram_length`).
+
+    Returns:
+        HTML messages, each within ``limit`` once Telegram has parsed it, none empty.
+    """
+    messages: list[list[Run]] = []
+    current: list[Run] = []
+    for block in blocks:
+        block = _trim(block)
+        if not block:
+            continue
+        joined = [*current, Run(separator), *block] if current else block
+        if _length(joined) <= limit:
+            current = joined
+        elif _length(block) > limit:
+            # Too long for any message: it may as well start right after what is there.
+            *full, current = split_runs(joined, limit)
+            messages.extend(full)
+        else:
+            messages.append(current)
+            current = block
+    if current:
+        messages.append(current)
+    return [render(_trim(message), HTML) for message in messages]
+
+
+def answer_messages(question: str, hits: Sequence[Hit], *, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The reply to a question: the question, then each passage with its source.
+
+    Each passage shows its whole retrieved chunk as a quote with the answering sentences in
+    bold. Without hits, the reply says so instead of quoting anything.
+
+    Args:
+        question: The question as asked.
+        hits: The passages to show (one page of them).
+        limit: Maximum message length.
+    """
+    header = [Run("问：", (STRONG,)), Run(question)]
+    if not hits:
+        return pack([header, [Run(NOT_FOUND_HINT)]], limit=limit)
+    passages = (hit_runs(hit, context=True, score=False) for hit in hits)
+    return pack([header, *passages], limit=limit)
+
+
+def article_messages(chunk: ChunkRecord, *, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The whole article a chunk belongs to, under its source line, in as many messages as needed.
+
+    Args:
+        chunk: Any chunk of the article (it carries the article's body).
+        limit: Maximum message length.
+    """
+    return pack([[Run(chunk_source_line(chunk), (STRONG,))], [Run(chunk.body)]], limit=limit)
+
+
+def issue_messages(title: str, issues: Sequence[IssueSummary]) -> list[str]:
+    """A list of issues, newest first: date, title, number of articles.
+
+    Args:
+        title: The heading, e.g. "最新几期".
+        issues: The issues to list.
+    """
+    if not issues:
+        return pack([[Run(NO_ISSUES)]])
+    lines = [
+        [
+            Run(
+                f"{issue.date.isoformat() if issue.date else '日期不详'} · "
+                f"{issue.title or issue.issue} · {issue.articles}篇"
+            )
+        ]
+        for issue in issues
+    ]
+    return pack([[Run(title, (STRONG,))], *lines], separator="\n")
+
+
+def bad_question(reason: str) -> str:
+    """A question that cannot be asked as it is (``reason`` is the QuestionError's message)."""
+    return render([Run("无法回答这个问题："), Run(reason, (STRONG,))], HTML)
+
+
+def no_bulletins(folder: str) -> str:
+    """``/reindex`` without a bulletins folder."""
+    return render([Run("公报文件夹不存在："), Run(folder, (STRONG,))], HTML)
+
+
+def reindex_messages(report: IngestReport) -> list[str]:
+    """The outcome of ``/reindex``: counts, then each file that could not be read."""
+    summary = (
+        f"索引已更新：新增 {len(report.added)} 期，更新 {len(report.replaced)} 期，"
+        f"未变 {len(report.unchanged)} 期，失败 {len(report.failed)} 个文件；"
+        f"{report.chunks} 段文本（新嵌入 {report.embedded} 段），用时 {report.seconds:.1f} 秒。"
+    )
+    failures = [[Run(name, (STRONG,)), Run(f"：{reason}")] for name, reason in report.failed]
+    return pack([[Run(summary)], *failures], separator="\n")
+
+
+def stats_messages(
+    index: IndexStats | None,
+    *,
+    questions: int,
+    not_found: int,
+    errors: int,
+    mean_seconds: float,
+    uptime_seconds: float,
+) -> list[str]:
+    """``/stats``: the index (None when there is none yet) and this run's counters."""
+    lines = [
+        f"索引：{index.issues} 期，{index.chunks} 段文本，第 {index.generation} 代"
+        if index
+        else NO_INDEX,
+        f"运行 {uptime_seconds / 3600:.1f} 小时：回答 {questions} 次"
+        f"（其中 {not_found} 次没有找到），平均 {mean_seconds:.2f} 秒；出错 {errors} 次",
+    ]
+    return pack([[Run("统计", (STRONG,))], *([Run(line)] for line in lines)], separator="\n")

@@ -1,0 +1,108 @@
+"""The bulletins as the bot sees them: retrieval, listings and re-indexing, all blocking.
+
+The bot calls these from worker threads (never on the event loop): they embed questions,
+read SQLite and FAISS, or ingest files.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.answer import Answer, answer_question
+from retrieval.embed import Embedder
+from retrieval.ingest import IngestReport, ingest
+from retrieval.search import Searcher
+from retrieval.store import ChunkRecord, IndexReader, IssueSummary
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What ``/stats`` reports about the index."""
+
+    issues: int
+    chunks: int
+    generation: int
+
+
+class Library:
+    """One index folder, searched with one model, opened once for the whole process.
+
+    The index may not exist yet when the bot starts (a new deployment): it is opened on
+    first use, so the bot serves it as soon as ``/reindex`` or ``bulletin-qa ingest`` has
+    built it. Once open, the searcher follows new index generations by itself.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        bulletins_dir: Path,
+        embedder: Embedder,
+        batch_size: int | None = None,
+    ) -> None:
+        """Remember where things are; nothing is opened yet (see :meth:`open`).
+
+        Args:
+            index_dir: The index folder.
+            bulletins_dir: The folder ``/reindex`` ingests.
+            embedder: The loaded embedding model.
+            batch_size: Embedding batch size for re-indexing (the embedder's default if None).
+        """
+        self.index_dir = index_dir
+        self.bulletins_dir = bulletins_dir
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self._searcher: Searcher | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> Searcher:
+        """The searcher, opening the index on first call.
+
+        Raises:
+            retrieval.store.IndexNotFoundError: There is no index yet.
+            retrieval.store.ModelMismatchError: The index was built with another model.
+        """
+        with self._lock:
+            if self._searcher is None:
+                self._searcher = Searcher(self.index_dir, self.embedder)
+            return self._searcher
+
+    def _fresh_reader(self) -> IndexReader:
+        searcher = self.open()
+        # Listings do not go through search(), which is what follows new generations.
+        if searcher.reader.refresh():
+            searcher.reader.check_model(self.embedder.model_id)
+        return searcher.reader
+
+    def answer(self, question: str, k: int) -> Answer:
+        """Answer ``question`` with its ``k`` best passages.
+
+        Raises:
+            retrieval.answer.QuestionError: The question is empty or too long.
+            retrieval.store.IndexNotFoundError: There is no index yet.
+        """
+        return answer_question(self.open(), question, k)
+
+    def issues(self) -> list[IssueSummary]:
+        """The indexed issues, newest first."""
+        return self._fresh_reader().issues()
+
+    def stats(self) -> IndexStats:
+        """Counts for ``/stats``."""
+        reader = self._fresh_reader()
+        return IndexStats(len(reader.issues()), reader.size, reader.generation)
+
+    def chunk(self, chunk_id: int) -> ChunkRecord | None:
+        """A chunk with its whole article, or None when the index no longer has it."""
+        return self._fresh_reader().chunks([chunk_id]).get(chunk_id)
+
+    def reindex(self) -> IngestReport:
+        """Ingest new and changed files of the bulletins folder.
+
+        Raises:
+            retrieval.store.IndexBusyError: Another process is writing to the index.
+        """
+        return ingest(
+            [self.bulletins_dir], self.index_dir, self.embedder, batch_size=self.batch_size
+        )
