@@ -4,9 +4,11 @@ Usage:
     python benchmarks/calibrate.py benchmarks/eval/questions.jsonl --index DIR [--mode hybrid]
 
 Asks every question once, then sweeps the rule's constants (see retrieval/answer.py:
-DENSE_FLOOR, COVERAGE_WEIGHT, FOUND_THRESHOLD) and prints, for the best settings, the
-share of unanswerable questions answered "not found" against the share of answerable ones
-wrongly refused. The chosen constants are then written into retrieval/answer.py by hand.
+a passage answers when it has the form of answer asked for and its cosine reaches
+MIN_DENSE or its coverage of the question's words reaches MIN_COVERAGE) and prints, for
+the best settings, the share of unanswerable questions answered "not found" against the
+share of answerable ones wrongly refused. The chosen constants are then written into
+retrieval/answer.py by hand.
 """
 
 from __future__ import annotations
@@ -35,28 +37,33 @@ def main() -> None:
     )
     answerable = report.answerable
     unanswerable = report.unanswerable
+    form_a = np.array([o.relevance.has_answer_form for o in answerable])
+    form_u = np.array([o.relevance.has_answer_form for o in unanswerable])
     dense_a = np.array([o.relevance.dense or 0.0 for o in answerable])
     cover_a = np.array([o.relevance.coverage for o in answerable])
     dense_u = np.array([o.relevance.dense or 0.0 for o in unanswerable])
     cover_u = np.array([o.relevance.coverage for o in unanswerable])
 
     results = []
-    for floor, weight in product(np.arange(0.70, 0.90, 0.01), np.arange(0.0, 1.01, 0.05)):
-        conf_a = (1 - weight) * (dense_a - floor) / (1 - floor) + weight * cover_a
-        conf_u = (1 - weight) * (dense_u - floor) / (1 - floor) + weight * cover_u
-        for threshold in np.unique(np.concatenate([conf_a, conf_u])):
-            refused = float(np.mean(conf_a < threshold))
-            right = float(np.mean(conf_u < threshold))
-            if refused <= args.max_refused:
-                results.append((right, -refused, floor, weight, threshold))
+    for min_dense, min_coverage in product(
+        np.arange(0.70, 0.96, 0.005), np.arange(0.0, 0.81, 0.05)
+    ):
+        found_a = form_a & ((dense_a >= min_dense) | (cover_a >= min_coverage))
+        found_u = form_u & ((dense_u >= min_dense) | (cover_u >= min_coverage))
+        refused = float(np.mean(~found_a))
+        right = float(np.mean(~found_u))
+        if refused <= args.max_refused:
+            results.append((right, -refused, min_dense, min_coverage))
     results.sort(reverse=True)
-    print("not_found_right  wrongly_refused  DENSE_FLOOR  COVERAGE_WEIGHT  FOUND_THRESHOLD")
-    for right, neg_refused, floor, weight, threshold in results[:15]:
-        print(
-            f"{right:15.3f}  {-neg_refused:15.3f}  {floor:11.2f}  {weight:15.2f}  {threshold:15.4f}"
-        )
+    print("not_found_right  wrongly_refused  MIN_DENSE  MIN_COVERAGE")
+    for right, neg_refused, min_dense, min_coverage in results[:10]:
+        print(f"{right:15.3f}  {-neg_refused:15.3f}  {min_dense:9.3f}  {min_coverage:12.2f}")
     print(
-        f"\ncurrent rule: not found right {report.not_found_right():.3f}, "
+        f"\nanswer form missing: {np.mean(~form_u):.3f} of unanswerable, "
+        f"{np.mean(~form_a):.3f} of answerable"
+    )
+    print(
+        f"current rule: not found right {report.not_found_right():.3f}, "
         f"wrongly refused {report.wrongly_refused():.3f}"
     )
 

@@ -18,6 +18,9 @@ from retrieval.store import ChunkRecord
 
 UNTITLED = "（无标题）"
 NOT_FOUND = "没有找到相关内容。"
+WEAK_MATCHES = "最接近的内容如下，但相关度低，未必回答了问题："
+# Weak matches shown after "not found", at most.
+MAX_WEAK = 2
 
 # Styles a run of text may carry, outermost first in Run.styles.
 QUOTE = "quote"
@@ -146,13 +149,21 @@ def render_text(answer: Answer) -> str:
     """
     if not answer.hits:
         return NOT_FOUND
+    if not answer.found:
+        weak = "\n\n".join(render(hit_runs(hit), PLAIN) for hit in answer.hits[:MAX_WEAK])
+        return f"{NOT_FOUND}\n{WEAK_MATCHES}\n\n{weak}"
     return "\n\n".join(render(hit_runs(hit), PLAIN) for hit in answer.hits)
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
-    """The JSON form of an answer (the schema of ``bulletin-qa ask --json``)."""
+    """The JSON form of an answer (the schema of ``bulletin-qa ask --json``).
+
+    ``found`` is False when the bulletins do not answer the question: ``hits`` then
+    holds only the nearest weak matches.
+    """
     return {
         "question": answer.question,
+        "found": answer.found,
         "hits": [
             {
                 "rank": hit.rank,

@@ -34,7 +34,7 @@ CANDIDATES = 50
 # Weight of the dense side in the convex combination (tuned on the eval set). A question
 # with no Chinese in it (English, asked of Chinese bulletins) shares few words with the
 # text, so there the lexical side mostly adds noise.
-DENSE_WEIGHT = 0.6
+DENSE_WEIGHT = 0.5
 DENSE_WEIGHT_NO_CJK = 0.9
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Reciprocal rank fusion's damping constant (the usual 60).

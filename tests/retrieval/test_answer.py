@@ -2,9 +2,19 @@ import datetime as dt
 
 import pytest
 
-from retrieval.answer import Answer, Hit, QuestionError, select_quote, validate_question
+from retrieval.answer import (
+    Answer,
+    Hit,
+    QuestionError,
+    Relevance,
+    diversify,
+    has_answer_form,
+    select_quote,
+    validate_question,
+)
 from retrieval.config import MAX_QUESTION_CHARS
-from retrieval.render import NOT_FOUND, answer_to_json, render_text, source_line
+from retrieval.render import NOT_FOUND, WEAK_MATCHES, answer_to_json, render_text, source_line
+from retrieval.search import ScoredChunk
 from retrieval.store import ChunkRecord
 
 CHUNK = (
@@ -90,7 +100,7 @@ def test_source_line_names_known_parts_only():
 def test_json_has_exactly_the_documented_fields():
     answer = Answer("问题", [Hit(rank=1, score=0.8, quote="据了解", chunk=_record())])
     data = answer_to_json(answer)
-    assert set(data) == {"question", "hits"}
+    assert set(data) == {"question", "found", "hits"}
     [hit] = data["hits"]
     assert set(hit) == {
         "rank",
@@ -116,3 +126,67 @@ def test_text_rendering_says_plainly_when_nothing_was_found():
 def test_quantity_questions_prefer_sentences_with_numbers():
     quote = select_quote("白漳河整治工程有多长？", CHUNK)
     assert "2886米" in quote
+
+
+def _scored(chunk_id: int, article_id: int, seq: int, text: str, score: float) -> ScoredChunk:
+    body = "".join(f"第{i}句。" for i in range(20))
+    return ScoredChunk(
+        chunk=_record(
+            chunk_id=chunk_id,
+            article_id=article_id,
+            seq=seq,
+            text=text,
+            body=body,
+            start=seq * 4,
+            end=seq * 4 + 8,
+        ),
+        score=score,
+        dense=score,
+        lexical=None,
+    )
+
+
+def test_diversify_merges_neighbours_drops_reprints_and_caps_each_article():
+    found = [
+        _scored(1, article_id=1, seq=3, text="a", score=0.9),
+        _scored(2, article_id=1, seq=4, text="b", score=0.8),  # neighbour of 1: merged
+        _scored(3, article_id=2, seq=0, text="a", score=0.7),  # reprint of 1's text: dropped
+        _scored(4, article_id=1, seq=9, text="c", score=0.6),  # second passage of article 1
+        _scored(5, article_id=1, seq=15, text="d", score=0.5),  # third: over the cap
+        _scored(6, article_id=3, seq=0, text="e", score=0.4),
+    ]
+    picked = diversify(found, 5)
+    assert [best.chunk.chunk_id for best, _ in picked] == [1, 4, 6]
+    merged = picked[0][1]
+    assert (merged.start, merged.end) == (12, 24)
+    assert merged.text == merged.body[12:24]
+
+
+@pytest.mark.parametrize(
+    ("question", "texts", "expected"),
+    [
+        ("白漳河整治工程投了多少钱？", ["白漳河河道城区段全长2886米。"], False),
+        ("白漳河整治工程投了多少钱？", ["工程总投资1.2亿元。"], True),
+        ("报名费多少", ["报名免费。"], True),
+        ("培训会是哪天办的？", ["2月24日，交城县举办培训会。"], True),
+        ("培训会是哪天办的？", ["交城县举办培训会。"], False),
+        ("When was the training held?", ["今(22)日举办"], True),
+        ("白漳河有多长", ["没有数字的句子。"], True),  # no particular form asked for
+    ],
+)
+def test_answer_form(question, texts, expected):
+    assert has_answer_form(question, texts) is expected
+
+
+def test_not_found_is_said_first_and_weak_matches_are_marked():
+    weak = Answer(
+        "白漳河整治工程投了多少钱？",
+        [Hit(rank=i, score=0.5, quote="据了解", chunk=_record()) for i in (1, 2, 3)],
+        relevance=Relevance(dense=0.9, coverage=0.6, has_answer_form=False),
+    )
+    assert not weak.found
+    text = render_text(weak)
+    assert text.startswith(NOT_FOUND)
+    assert WEAK_MATCHES in text
+    assert text.count("据了解") == 2
+    assert answer_to_json(weak)["found"] is False
