@@ -4,8 +4,9 @@ Usage:
     python benchmarks/calibrate.py benchmarks/eval/questions.jsonl --index DIR [--mode hybrid]
 
 Asks every question once, then sweeps the rule's constants (see retrieval/answer.py:
-a passage answers when it has the form of answer asked for and its cosine reaches
-MIN_DENSE or its coverage of the question's words reaches MIN_COVERAGE) and prints, for
+a passage answers when it has the form of answer asked for, its cosine reaches MIN_DENSE
+and, for a question in Chinese, its coverage of the question's words reaches
+MIN_COVERAGE) and prints, for
 the best settings, the share of unanswerable questions answered "not found" against the
 share of answerable ones wrongly refused. The chosen constants are then written into
 retrieval/answer.py by hand.
@@ -21,7 +22,7 @@ import numpy as np
 
 from retrieval.embed import load_embedder
 from retrieval.evaluate import evaluate, load_eval_set
-from retrieval.search import MODES, Searcher
+from retrieval.search import _CJK, MODES, Searcher
 
 
 def main() -> None:
@@ -37,19 +38,21 @@ def main() -> None:
     )
     answerable = report.answerable
     unanswerable = report.unanswerable
+    cjk_a = np.array([bool(_CJK.search(o.item.question)) for o in answerable])
+    cjk_u = np.array([bool(_CJK.search(o.item.question)) for o in unanswerable])
     form_a = np.array([o.relevance.has_answer_form for o in answerable])
     form_u = np.array([o.relevance.has_answer_form for o in unanswerable])
     dense_a = np.array([o.relevance.dense or 0.0 for o in answerable])
-    cover_a = np.array([o.relevance.coverage for o in answerable])
+    cover_a = np.array([o.relevance.coverage or 0.0 for o in answerable])
     dense_u = np.array([o.relevance.dense or 0.0 for o in unanswerable])
-    cover_u = np.array([o.relevance.coverage for o in unanswerable])
+    cover_u = np.array([o.relevance.coverage or 0.0 for o in unanswerable])
 
     results = []
     for min_dense, min_coverage in product(
         np.arange(0.70, 0.96, 0.005), np.arange(0.0, 0.81, 0.05)
     ):
-        found_a = form_a & ((dense_a >= min_dense) | (cover_a >= min_coverage))
-        found_u = form_u & ((dense_u >= min_dense) | (cover_u >= min_coverage))
+        found_a = form_a & (dense_a >= min_dense) & ((cover_a >= min_coverage) | ~cjk_a)
+        found_u = form_u & (dense_u >= min_dense) & ((cover_u >= min_coverage) | ~cjk_u)
         refused = float(np.mean(~found_a))
         right = float(np.mean(~found_u))
         if refused <= args.max_refused:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.filters import Filters, leading_filter, phrase_filter
-from retrieval.lexical import tokenize
+from retrieval.lexical import LexicalIndex, tokenize
 from retrieval.store import ChunkRecord
 
 if TYPE_CHECKING:
@@ -29,11 +29,12 @@ _MAX_DEPTH = 200
 
 # "Not found" rule, calibrated on the eval set with benchmarks/calibrate.py (see the
 # README): the passages must have the form of answer asked for (an amount of money, a
-# date, an age) and the best one must be close in meaning or share some of the
-# question's words. Closeness alone barely separates answerable questions from
-# unanswerable ones on the same topics: most of the rule's work is the answer form.
-MIN_DENSE = 0.765
-MIN_COVERAGE = 0.05
+# date, an age), and the best one must be close in meaning and, for a question in
+# Chinese, share some of its rarer words. That last part turns away questions on topics
+# the bulletins never mention; among questions on topics they do mention, closeness
+# barely separates the answerable from the unanswerable: there the answer form decides.
+MIN_DENSE = 0.745
+MIN_COVERAGE = 0.2
 
 _WORDS = re.compile(r"[A-Za-z]+|\d+(?:[.,]\d+)*")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
@@ -100,23 +101,25 @@ class Relevance:
 
     Attributes:
         dense: Its cosine similarity to the question (None without dense retrieval).
-        coverage: Share of the question's words (weighted by length) found in it.
+        coverage: Share of the question's words (weighted by rarity) found in it; None
+            for a question without Chinese, whose words the bulletins cannot contain.
         has_answer_form: Whether the quotes have the form of answer the question asks
             for (always True when it asks for no particular form).
     """
 
     dense: float | None
-    coverage: float
+    coverage: float | None
     has_answer_form: bool = True
 
     @property
     def found(self) -> bool:
         """Whether the passages are good enough to be given as the answer."""
-        close = self.dense is not None and self.dense >= MIN_DENSE
-        return self.has_answer_form and (close or self.coverage >= MIN_COVERAGE)
+        close = self.dense is None or self.dense >= MIN_DENSE
+        covered = self.coverage is None or self.coverage >= MIN_COVERAGE
+        return self.has_answer_form and close and covered
 
 
-NO_MATCH = Relevance(dense=None, coverage=0.0)
+NO_MATCH = Relevance(dense=None, coverage=0.0, has_answer_form=False)
 
 
 @dataclass(frozen=True)
@@ -243,14 +246,18 @@ def has_answer_form(question: str, texts: list[str]) -> bool:
     )
 
 
-def coverage(question: str, text: str) -> float:
-    """Share of the question's words found in ``text``, longer words counting more."""
-    terms = set(tokenize(question))
-    if not terms:
+def coverage(question: str, text: str, lexical: LexicalIndex) -> float:
+    """Share of the question's words found in ``text``, each weighted by its rarity (idf).
+
+    A word no bulletin contains weighs most, so "火星上有没有水" is barely covered by a
+    passage that mentions water.
+    """
+    weights = {t: lexical.idf(t) for t in set(tokenize(question, lexical.tokenizer))}
+    total = sum(weights.values())
+    if not total:
         return 0.0
-    present = set(tokenize(text))
-    total = sum(len(t) for t in terms)
-    return sum(len(t) for t in terms if t in present) / total
+    present = set(tokenize(text, lexical.tokenizer))
+    return sum(w for t, w in weights.items() if t in present) / total
 
 
 def diversify(found: list[ScoredChunk], k: int) -> list[tuple[ScoredChunk, ChunkRecord]]:
@@ -344,7 +351,11 @@ def answer_question(
         best = found[0]
         relevance = Relevance(
             dense=best.dense,
-            coverage=coverage(text, f"{best.chunk.headline}\n{best.chunk.text}"),
+            coverage=coverage(
+                text, f"{best.chunk.headline}\n{best.chunk.text}", searcher.reader.lexical
+            )
+            if _HAN.search(text)
+            else None,
             has_answer_form=has_answer_form(text, [h.quote for h in hits[:3]]),
         )
     return Answer(question=question, hits=hits, relevance=relevance, filters=filters)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -34,6 +35,8 @@ _STOPWORDS = frozenset(
     {
         *"的了和与及在是有也都就而或对为以于将把被从向等之其这那吗呢吧啊",
         *("什么", "多少", "哪里", "哪个", "哪些", "怎么", "怎样", "如何", "为什么", "是否"),
+        *("怎么样", "什么样", "有没有", "没有", "是不是", "能不能", "会不会", "哪儿", "哪天"),
+        *("几个", "多长", "多大", "多久", "多远", "谁"),
         *("请问", "the", "a", "an", "of", "to", "in", "on", "for", "and", "is", "are"),
         *("was", "were", "what", "how", "many", "much", "when", "where", "who", "which"),
         *("why", "does", "do", "did"),
@@ -112,6 +115,8 @@ class LexicalIndex:
         self.ids = ids
         self.tokenizer = tokenizer
         self._row_of = {int(chunk_id): row for row, chunk_id in enumerate(ids)}
+        # Document frequency per term: the score matrix is column-compressed by term.
+        self._df = np.diff(bm25.scores["indptr"]) if len(ids) else np.zeros(0, dtype=np.int64)
 
     @classmethod
     def build(
@@ -160,6 +165,15 @@ class LexicalIndex:
             rows = [self._row_of[i] for i in allowed.tolist() if i in self._row_of]
             mask[rows] = 1.0
         return LexicalScores(self, self._bm25.get_scores(terms, weight_mask=mask))
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a term; a term no document has counts as rarest."""
+        n = len(self.ids)
+        if not n:
+            return 0.0
+        column = self._bm25.vocab_dict.get(term)
+        df = int(self._df[column]) if column is not None else 0
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def row(self, chunk_id: int) -> int | None:
         """Row of a chunk in the score array, None when it is not indexed."""

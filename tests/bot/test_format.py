@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.format import answer_messages, article_messages, issue_messages, pack, split_runs
-from retrieval.answer import Answer, Hit
+from retrieval.answer import Answer, Hit, Relevance
 from retrieval.render import HTML, NOT_FOUND, PLAIN, QUOTE, STRONG, Run, hit_runs, render
 from retrieval.render import render_text as terminal_text
 from retrieval.store import ChunkRecord, IssueSummary
@@ -48,7 +48,8 @@ SOURCE = (
 def test_one_core_renders_plain_for_the_terminal_and_html_for_telegram():
     hit = _hit()
     assert render(hit_runs(hit), PLAIN) == f"1. 「{QUOTE_TEXT}」\n   —— {SOURCE}  [0.90]"
-    assert terminal_text(Answer("q", [hit])) == render(hit_runs(hit), PLAIN)
+    found = Relevance(dense=0.9, coverage=1.0)
+    assert terminal_text(Answer("q", [hit], relevance=found)) == render(hit_runs(hit), PLAIN)
     html_text = render(hit_runs(hit, context=True, score=False), HTML)
     assert html_text == (
         "1. <blockquote>挖掘机&lt;铁臂&gt;伴随着轰鸣声。"
