@@ -4,7 +4,7 @@ Layout of an index folder::
 
     store.sqlite    issues, articles, chunks, embedding cache (WAL mode)
     CURRENT         the number of the live generation, replaced atomically
-    gen-000042/     faiss.index, lexical/ (BM25) and manifest.json, never modified once written
+    gen-000042/     faiss.index (float16, exact), lexical/ (BM25), manifest.json; never modified
     lock            held by the one writer
 
 Rows carry the generation that added them and the one that removed them, so the rows a
@@ -187,7 +187,13 @@ def read_current(index_dir: Path) -> int:
 
 
 def _new_faiss(dim: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    # Exact search over float16 codes: half the memory and disk of float32 and faster,
+    # at recall@10 0.999 against float32 on real queries (benchmarks/index_scale.py).
+    # Exact search stays under ~15 ms per query up to about 200k chunks (years of daily
+    # issues); an approximate index is not needed below that.
+    return faiss.IndexIDMap2(
+        faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    )
 
 
 def _parse_date(value: str | None) -> dt.date | None:

@@ -62,7 +62,7 @@ def test_put_publish_search_and_lookup(tmp_path):
     reader = IndexReader(tmp_path)
     assert reader.size == 2
     [(chunk_id, score)] = reader.search(vectors[0], 1)
-    assert score == pytest.approx(1.0, abs=1e-5)
+    assert score == pytest.approx(1.0, abs=1e-3)  # float16 codes
     record = reader.chunks([chunk_id])[chunk_id]
     assert record.text == "白漳河全长2886米。"
     assert (record.headline, record.issue, record.date) == (
