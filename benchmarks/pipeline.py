@@ -3,11 +3,13 @@
 Usage:
     python benchmarks/pipeline.py [--issues 100] [--corpus ../shared/corpus] [--queries 200]
 
-Ingests the first N issues of the corpus into a fresh temporary index, then asks
+Ingests the first N issues of the corpus into a fresh temporary index, ingests them again
+(unchanged: skipped) and then issue N+1 alone (the daily case), then asks
 questions made from the ingested articles' headlines (a realistic mix of lengths).
 Reports chunks/second with the time split by step, the index's size on disk, peak
-resident memory, and query latency p50/p95 (query embedding included), both for the
-search alone and for the whole answer (search + quotes). Prints JSON as well, for records.
+resident memory (of the ingest, and of a fresh process serving the index as the bot
+does), and query latency p50/p95 (query embedding included), both for the search alone
+and for the whole answer (search + quotes). Prints JSON as well, for records.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +44,30 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+_SERVE = """
+import sys, psutil
+from pathlib import Path
+from retrieval.answer import answer_question
+from retrieval.embed import load_embedder
+from retrieval.search import Searcher
+searcher = Searcher(Path(sys.argv[1]), load_embedder())
+for q in sys.argv[2:]:
+    answer_question(searcher, q)
+print(psutil.Process().memory_info().rss)
+"""
+
+
+def _serving_rss_mb(index_dir: Path, questions: list[str]) -> int:
+    """Resident memory of a fresh process serving this index (what the bot holds)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SERVE, str(index_dir), *questions],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return round(int(out.stdout.split()[-1]) / 2**20)
 
 
 def _questions(corpus: Path, issues: list[Path], n: int, seed: int) -> list[str]:
@@ -93,6 +120,16 @@ def main() -> None:
         again = ingest(files, index_dir, embedder)
         results["reingest_unchanged_s"] = round(again.seconds, 2)
 
+        # One new issue on top of the others costs its own chunks only.
+        extra = sorted((args.corpus / "issues").glob("*.txt"))[args.issues : args.issues + 1]
+        if extra:
+            one = ingest(extra, index_dir, embedder)
+            results.update(
+                add_one_issue_s=round(one.seconds, 1),
+                add_one_issue_chunks=one.chunks,
+                add_one_issue_timings_s={k: round(v, 2) for k, v in one.timings.items()},
+            )
+
         searcher = Searcher(index_dir, embedder)
         questions = _questions(args.corpus, files, args.queries, args.seed)
         for q in questions[:5]:  # warm-up: first calls allocate
@@ -113,6 +150,7 @@ def main() -> None:
             answer_ms_p50=round(statistics.median(answer_ms), 1),
             answer_ms_p95=round(_percentile(answer_ms, 0.95), 1),
             peak_rss_mb=round(_peak_rss_mb()),
+            serving_rss_mb=_serving_rss_mb(index_dir, questions[:20]),
         )
 
     width = max(map(len, results))
