@@ -186,6 +186,48 @@ def read_current(index_dir: Path) -> int:
         return 0
 
 
+# Above this many vectors exact search leaves the latency budget (~15 ms): the next
+# generation is built as an IVF index over float16 codes, nlist 4·√N, nprobe 32 (recall@10
+# 0.994 at 1M real-like vectors, 1.1 ms; benchmarks/index_scale.py). IVF, unlike HNSW,
+# takes ids and removals, so daily updates stay incremental once it is built.
+APPROX_THRESHOLD = 200_000
+_NPROBE = 32
+
+
+def _is_ivf(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexIVF)
+
+
+def _build_ivf(dim: int, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+    nlist = max(1, int(4 * np.sqrt(len(ids))))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+    )
+    index.own_fields = True
+    quantizer.this.disown()  # the IVF index owns and frees its quantizer
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), nlist * 64), replace=False)]
+    index.train(sample)
+    index.nprobe = _NPROBE
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+    index.add_with_ids(vectors, ids)
+    return index
+
+
+def index_ids(index: faiss.Index) -> np.ndarray:
+    """The ids of all vectors in a FAISS index built by this module."""
+    if not _is_ivf(index):
+        return faiss.vector_to_array(index.id_map)
+    lists = index.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+        for i in range(index.nlist)
+        if lists.list_size(i)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _new_faiss(dim: int) -> faiss.Index:
     # Exact search over float16 codes: half the memory and disk of float32 and faster,
     # at recall@10 0.999 against float32 on real queries (benchmarks/index_scale.py).
@@ -294,7 +336,12 @@ class IndexReader:
             return []
         params = None
         if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            selector = faiss.IDSelectorBatch(allowed)
+            params = (
+                faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+                if _is_ivf(index)
+                else faiss.SearchParameters(sel=selector)
+            )
         scores, ids = index.search(
             np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params
         )
@@ -417,9 +464,15 @@ class IndexWriter:
     """
 
     def __init__(
-        self, index_dir: Path, model_id: str, dim: int, tokenizer: Tokenizer = DEFAULT_TOKENIZER
+        self,
+        index_dir: Path,
+        model_id: str,
+        dim: int,
+        tokenizer: Tokenizer = DEFAULT_TOKENIZER,
+        approx_threshold: int = APPROX_THRESHOLD,
     ) -> None:
         self.index_dir = index_dir
+        self.approx_threshold = approx_threshold
         self.model_id = model_id
         self.dim = dim
         self.tokenizer = tokenizer
@@ -650,9 +703,12 @@ class IndexWriter:
 
     def _next_faiss(self) -> faiss.Index:
         if self._full is not None:
+            ids, vectors = self._full
+            if len(ids) >= self.approx_threshold:
+                return _build_ivf(self.dim, ids, vectors)
             index = _new_faiss(self.dim)
-            if len(self._full[0]):
-                index.add_with_ids(self._full[1], self._full[0])
+            if len(ids):
+                index.add_with_ids(vectors, ids)
             return index
         if self.base_gen:
             index = faiss.read_index(str(_gen_dir(self.index_dir, self.base_gen) / "faiss.index"))
@@ -663,6 +719,9 @@ class IndexWriter:
         for ids, vectors in self._staged.values():
             if len(ids):
                 index.add_with_ids(vectors, ids)
+        if not _is_ivf(index) and index.ntotal >= self.approx_threshold:
+            ids = faiss.vector_to_array(index.id_map)
+            return _build_ivf(self.dim, ids, index.index.reconstruct_n(0, index.ntotal))
         return index
 
     def _next_lexical(self) -> LexicalIndex:
@@ -741,6 +800,7 @@ def open_writer(
     *,
     tokenizer: Tokenizer = DEFAULT_TOKENIZER,
     wait: float = 0,
+    approx_threshold: int = APPROX_THRESHOLD,
 ) -> Iterator[IndexWriter]:
     """Take the index's writer lock and yield its :class:`IndexWriter`.
 
@@ -753,6 +813,7 @@ def open_writer(
         dim: Its vector dimension.
         tokenizer: Lexical tokenizer for a new index (an existing one keeps its own).
         wait: Seconds to wait for another writer to finish.
+        approx_threshold: Vector count from which the FAISS index is approximate (IVF).
 
     Raises:
         IndexBusyError: When another process holds the lock.
@@ -768,7 +829,7 @@ def open_writer(
             f"another ingest is running on {index_dir}; try again when it has finished"
         ) from None
     try:
-        writer = IndexWriter(index_dir, model_id, dim, tokenizer)
+        writer = IndexWriter(index_dir, model_id, dim, tokenizer, approx_threshold)
         try:
             yield writer
         finally:
@@ -825,7 +886,7 @@ def check_index(index_dir: Path) -> list[str]:
             f"manifest says {manifest.get('chunks')} vectors, the FAISS index has {index.ntotal}"
         )
     live = {r[0] for r in rows}
-    vector_ids = set(faiss.vector_to_array(index.id_map).tolist())
+    vector_ids = set(index_ids(index).tolist())
     for what, ids in (("FAISS index", vector_ids), ("BM25 index", set(lexical.ids.tolist()))):
         if missing := live - ids:
             problems.append(f"{len(missing)} live chunks have no entry in the {what}")

@@ -229,3 +229,36 @@ def test_filters_by_date_and_issue(tmp_path):
     assert reader.chunks([chunk_id])[chunk_id].issue == "a"
     assert reader.search(_vectors(1, 2)[0], 5, allowed=march[:0]) == []
     assert len(reader.chunk_ids(issue="c")) == 1
+
+
+def _put_cached(writer, issue: Issue, seed: int) -> np.ndarray:
+    vectors = _put(writer, issue, seed=seed, content_hash=f"h{seed}")
+    writer.cache_vectors({f"{seed}-{i}": v for i, v in enumerate(vectors)})
+    return vectors
+
+
+def test_large_indexes_switch_to_ivf_and_stay_incremental(tmp_path):
+    bodies = [f"第{i}句，内容各不相同。" for i in range(120)]
+    with open_writer(tmp_path, MODEL, DIM, approx_threshold=200) as w:
+        _put_cached(w, _issue("a", *bodies), seed=1)
+        w.publish()
+    assert not isinstance(IndexReader(tmp_path)._index, faiss.IndexIVF)
+    with open_writer(tmp_path, MODEL, DIM, approx_threshold=200) as w:
+        second = _put_cached(w, _issue("b", *bodies), seed=2)
+        w.publish()
+    reader = IndexReader(tmp_path)
+    assert isinstance(reader._index, faiss.IndexIVF)
+    assert reader.size == 240
+    assert check_index(tmp_path) == []
+    [(chunk_id, score)] = reader.search(second[7], 1)
+    assert reader.chunks([chunk_id])[chunk_id].issue == "b"
+    assert score == pytest.approx(1.0, abs=1e-3)
+    # Removing and adding keep working on the approximate index.
+    with open_writer(tmp_path, MODEL, DIM, approx_threshold=200) as w:
+        w.remove_issue("a")
+        _put_cached(w, _issue("c", "新的一期。"), seed=3)
+        w.publish()
+    assert reader.refresh()
+    assert reader.size == 121
+    assert check_index(tmp_path) == []
+    assert {i.issue for i in reader.issues()} == {"b", "c"}
