@@ -22,7 +22,7 @@ import numpy as np
 
 from retrieval.embed import load_embedder
 from retrieval.evaluate import evaluate, load_eval_set
-from retrieval.search import _CJK, MODES, Searcher
+from retrieval.search import MODES, Searcher
 
 
 def main() -> None:
@@ -38,8 +38,9 @@ def main() -> None:
     )
     answerable = report.answerable
     unanswerable = report.unanswerable
-    cjk_a = np.array([bool(_CJK.search(o.item.question)) for o in answerable])
-    cjk_u = np.array([bool(_CJK.search(o.item.question)) for o in unanswerable])
+    # Coverage is None for a question without Chinese (see retrieval.answer.Relevance).
+    cjk_a = np.array([o.relevance.coverage is not None for o in answerable])
+    cjk_u = np.array([o.relevance.coverage is not None for o in unanswerable])
     form_a = np.array([o.relevance.has_answer_form for o in answerable])
     form_u = np.array([o.relevance.has_answer_form for o in unanswerable])
     dense_a = np.array([o.relevance.dense or 0.0 for o in answerable])
