@@ -2,29 +2,37 @@
 
 Usage:
     python benchmarks/index_scale.py [--sizes 10000 100000 1000000] [--threads 2]
-        [--index DIR | --fallback bundled|synthetic] [--out benchmarks/results]
+        [--index DIR | --fallback bundled|synthetic] [--exact-sizes 30000 150000 300000]
+        [--candidates NAME ...] [--big NAME ...] [--max-build-minutes 45] [--out DIR]
 
 Measures the index alone (no embedding, no SQLite) for each candidate at each size:
 build (and training) time, single-query latency p50/p95 with k=50 (the product's candidate
 depth) at ``--threads`` OpenMP threads and at 1, recall@10 and recall@50 against exact
-float32 search on real questions, recall@10 under a 1% id filter (the product's
-``allowed`` chunk ids), resident memory per vector after ``read_index`` in a fresh process,
-size on disk and load time. Every candidate is wrapped in ``IndexIDMap2`` as the product
-needs (chunk ids, ``reconstruct``, ``id_map``); a compatibility matrix checks what each
-supports (ids, filters, ``remove_ids``, tombstones, ``reconstruct``, serialisation).
+float32 search on real questions, recall@10 under filters keeping 1% and 10% of the ids
+(the product's ``allowed`` chunk ids) and the cost of exact search inside them, resident
+memory per vector after ``read_index`` in a fresh process, size on disk and load time.
+Every candidate is wrapped in ``IndexIDMap2`` as the product needs (chunk ids,
+``reconstruct``, ``id_map``); a compatibility matrix checks what each supports (filters,
+``remove_ids``, tombstones, ``reconstruct``, serialisation). ``--exact-sizes`` adds sizes
+where only the exact candidates run, to place the threshold; HNSW builds above
+``--big-size`` run only for the ``--big`` candidates, and a build whose time extrapolated
+from the previous size exceeds ``--max-build-minutes`` is skipped (both are reported).
 
 Data. Real passage vectors come from an index folder's embedding cache (``--index DIR``,
-read only); without one, the bundled ``data/bulletins`` are ingested into a temporary
-index with the project's embedder (``--fallback bundled``, a few minutes), or no real
-data is used at all (``--fallback synthetic``). Questions are those of
-``benchmarks/eval/questions.jsonl``, embedded once with the project's embedder and cached
-in the output folder. Sizes above the real set are filled with real-like synthetic
-vectors (see :class:`RealLike`); a calibration table compares their statistics with the
-real set's at equal size, and with uniform random vectors, which are far harder for
-HNSW/IVF than real embeddings.
+read only). Without one, the bundled ``data/bulletins`` are ingested into a temporary
+index with the project's embedder (``--fallback bundled``, about a minute, but only ~180
+passages: a thin base for the generator), or no real data is used at all
+(``--fallback synthetic``: pseudo-real vectors and questions, numbers only indicative).
+Questions are those of ``benchmarks/eval/questions.jsonl``, embedded once with the
+project's embedder and cached in the output folder. Sizes above the real set are filled
+with real-like vectors (see :class:`RealLike`); a calibration table compares their
+statistics with the real set's at equal size, checks that growing a real subset with the
+generator looks like real growth, and shows uniform random vectors for contrast (far
+harder for HNSW/IVF than real embeddings).
 
 Output: markdown tables on stdout and in ``OUT/index_scale-<time>.md``, raw numbers in
-``OUT/index_scale-<time>.json`` (rewritten after every measurement).
+``OUT/index_scale-<time>.json`` (rewritten after every measurement). Run it niced on a
+shared machine; the load average is recorded next to every row.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import sys
@@ -175,7 +176,19 @@ def _filters(since: dt.date | None, until: dt.date | None, issue: str | None) ->
 
 
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add --mode, --since, --until and --issue to a command."""
+    """Add --mode, --since, --until and --issue to a command, which gets ``filters``."""
+
+    @functools.wraps(command)
+    def with_filters(
+        *args: Any,
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        issue: str | None,
+        **kwargs: Any,
+    ) -> None:
+        filters = _filters(since and since.date(), until and until.date(), issue)
+        command(*args, filters=filters, **kwargs)
+
     for option in reversed(
         [
             click.option(
@@ -198,8 +211,8 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option("--issue", help="Only this issue (an id as shown by `list`)."),
         ]
     ):
-        command = option(command)
-    return command
+        with_filters = option(with_filters)
+    return with_filters
 
 
 @cli.command()
@@ -222,9 +235,7 @@ def ask(
     k: int,
     as_json: bool,
     mode: Mode,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    issue: str | None,
+    filters: Filters,
     index_dir: Path,
     model: Path | None,
 ) -> None:
@@ -233,7 +244,6 @@ def ask(
     A question may start with a period, `2024-03 灯会` or `2024-03-01..2024-03-10 灯会`,
     or name one (`2024年3月`, `3月份`): only the issues of that period are searched.
     """
-    filters = _filters(since and since.date(), until and until.date(), issue)
     try:
         answer = answer_question(
             _searcher(index_dir, model), question, k, mode=mode, filters=filters
@@ -262,14 +272,11 @@ def ask(
 def chat(
     k: int,
     mode: Mode,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    issue: str | None,
+    filters: Filters,
     index_dir: Path,
     model: Path | None,
 ) -> None:
     """Ask questions one per line (typed, or piped on standard input); empty input ends."""
-    filters = _filters(since and since.date(), until and until.date(), issue)
     searcher = _searcher(index_dir, model)
     interactive = sys.stdin.isatty()
     if interactive:

@@ -164,6 +164,8 @@ class Searcher:
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
             return sorted(scores.items(), key=lambda item: -item[1])
         candidates = list(dict.fromkeys([*dense, *lex_top]))
+        if not candidates:  # e.g. a date filter that no issue matches
+            return []
         cos = dense | self._cosines(query, [i for i in candidates if i not in dense])
         cosines = np.array([cos[i] for i in candidates])
         bm25 = np.array([lex_top[i] if i in lex_top else lexical.get(i) for i in candidates])

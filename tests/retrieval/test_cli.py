@@ -160,3 +160,13 @@ def test_missing_index_is_reported(tmp_path):
     result = run("ask", "问题", "--index", tmp_path / "none")
     assert result.exit_code == 1
     assert "bulletin-qa ingest" in result.output
+
+
+def test_a_filter_matching_no_issue_says_not_found(seeded):
+    _, index = seeded
+    result = run("ask", "白漳河多长", "--until", "2020-01-01", "--index", index)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "没有找到相关内容。"
+    chat = run("chat", "--index", index, "--mode", "dense", "--issue", "nope", input="白漳河多长\n")
+    assert chat.exit_code == 0, chat.output
+    assert "没有找到相关内容。" in chat.output
