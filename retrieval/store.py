@@ -186,12 +186,17 @@ def read_current(index_dir: Path) -> int:
         return 0
 
 
-# Above this many vectors exact search leaves the latency budget (~15 ms): the next
-# generation is built as an IVF index over float16 codes, nlist 4·√N, nprobe 32 (recall@10
-# 0.994 at 1M real-like vectors, 1.1 ms; benchmarks/index_scale.py). IVF, unlike HNSW,
+# Above this many vectors exact search leaves the latency budget (12 ms at 150k, 17 ms at
+# 200k): the next generation is built as an IVF index over float16 codes, nlist 4·√N,
+# nprobe 64 (recall@10 0.992–0.997 up to 1M real-like vectors, 0.7–2 ms;
+# benchmarks/index_scale.py). IVF, unlike HNSW,
 # takes ids and removals, so daily updates stay incremental once it is built.
-APPROX_THRESHOLD = 200_000
-_NPROBE = 32
+APPROX_THRESHOLD = 150_000
+_NPROBE = 64
+# A filter this small (a few issues) is scored exactly from the stored vectors: an IVF
+# search inside it would probe lists that hold none of its vectors (recall@10 0.10 for
+# one issue at 200k vectors, nprobe 32). Larger filters probe more lists instead.
+_EXACT_FILTER = 1_000
 
 
 def _is_ivf(index: faiss.Index) -> bool:
@@ -334,18 +339,37 @@ class IndexReader:
         index = self._index
         if index.ntotal == 0 or (allowed is not None and not len(allowed)):
             return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         params = None
         if allowed is not None:
             selector = faiss.IDSelectorBatch(allowed)
-            params = (
-                faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
-                if _is_ivf(index)
-                else faiss.SearchParameters(sel=selector)
-            )
-        scores, ids = index.search(
-            np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params
-        )
+            if not _is_ivf(index):
+                params = faiss.SearchParameters(sel=selector)
+            elif len(allowed) <= _EXACT_FILTER:
+                return self._exact(index, query[0], allowed, k)
+            else:
+                share = len(allowed) / max(index.ntotal, 1)
+                nprobe = min(index.nlist, int(np.ceil(index.nprobe * max(1.0, 0.2 / share))))
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        scores, ids = index.search(query, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    @staticmethod
+    def _exact(
+        index: faiss.Index, query: np.ndarray, allowed: np.ndarray, k: int
+    ) -> list[tuple[int, float]]:
+        present, vectors = [], []
+        for chunk_id in allowed.tolist():
+            try:
+                vectors.append(index.reconstruct(int(chunk_id)))
+            except RuntimeError:  # not in this generation (a writer raced the lookup)
+                continue
+            present.append(int(chunk_id))
+        if not present:
+            return []
+        scores = np.vstack(vectors) @ query
+        top = np.argsort(-scores)[:k]
+        return [(present[i], float(scores[i])) for i in top]
 
     def vectors(self, chunk_ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of chunks of the live generation, one row each."""

@@ -262,3 +262,19 @@ def test_large_indexes_switch_to_ivf_and_stay_incremental(tmp_path):
     assert reader.size == 121
     assert check_index(tmp_path) == []
     assert {i.issue for i in reader.issues()} == {"b", "c"}
+
+
+def test_filtered_search_on_ivf_finds_the_allowed_chunks(tmp_path):
+    bodies = [f"第{i}句，内容各不相同。" for i in range(150)]
+    with open_writer(tmp_path, MODEL, DIM, approx_threshold=200) as w:
+        _put_cached(w, _issue("a", *bodies), seed=1)
+        small = _put_cached(w, _issue("b", "一。", "二。", "三。"), seed=2)
+        _put_cached(w, _issue("c", *bodies), seed=3)
+        w.publish()
+    reader = IndexReader(tmp_path)
+    assert isinstance(reader._index, faiss.IndexIVF)
+    allowed = reader.chunk_ids(issue="b")
+    hits = reader.search(small[1], 5, allowed=allowed)
+    assert len(hits) == 3
+    assert reader.chunks([hits[0][0]])[hits[0][0]].text == "二。"
+    assert hits[0][1] == pytest.approx(1.0, abs=1e-3)
