@@ -269,6 +269,8 @@ class IndexReader:
         self._conn = _connect(db)
         self._lock = threading.Lock()
         self._current_stamp: tuple[int, int] | None = None
+        # Asked for by every question (date phrases): cached per generation.
+        self._years: tuple[int, frozenset[int]] | None = None
         self.generation = 0
         self.refresh()
 
@@ -376,15 +378,21 @@ class IndexReader:
         index = self._index
         return np.vstack([index.reconstruct(int(i)) for i in chunk_ids])
 
-    def years(self) -> set[int]:
-        """The years of the live generation's dated issues."""
+    def years(self) -> frozenset[int]:
+        """The years of the live generation's dated issues (read once per generation)."""
+        generation = self.generation
+        cached = self._years
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         with self._lock:
             rows = self._conn.execute(
                 f"""SELECT DISTINCT substr(i.date, 1, 4) FROM issues i
                     WHERE i.date IS NOT NULL AND {_LIVE}""",
-                {"gen": self.generation},
+                {"gen": generation},
             ).fetchall()
-        return {int(r[0]) for r in rows}
+        years = frozenset(int(r[0]) for r in rows)
+        self._years = (generation, years)
+        return years
 
     def chunk_ids(
         self,
