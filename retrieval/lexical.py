@@ -13,7 +13,7 @@ import math
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -155,16 +155,38 @@ class LexicalIndex:
             allowed: Chunk ids the results are restricted to (None for all); the others
                 score 0.
         """
-        vocab = self._bm25.vocab_dict if len(self.ids) else {}
-        terms = [t for t in tokenize(question, self.tokenizer) if t in vocab]
+        terms = [t for t in tokenize(question, self.tokenizer) if t in self.vocabulary]
         if not terms:
             return LexicalScores(self, np.zeros(len(self.ids), dtype=np.float32))
-        mask = None
-        if allowed is not None:
-            mask = np.zeros(len(self.ids), dtype=np.float32)
-            rows = [self._row_of[i] for i in allowed.tolist() if i in self._row_of]
-            mask[rows] = 1.0
-        return LexicalScores(self, self._bm25.get_scores(terms, weight_mask=mask))
+        return LexicalScores(self, self._bm25.get_scores(terms, weight_mask=self._mask(allowed)))
+
+    def weighted_scores(
+        self, terms: Mapping[str, float], allowed: np.ndarray | None = None
+    ) -> LexicalScores:
+        """Score every document against weighted terms (a translated question).
+
+        Args:
+            terms: Folded term → weight; each term's BM25 scores count times its weight.
+            allowed: As for :meth:`scores`.
+        """
+        total = np.zeros(len(self.ids), dtype=np.float32)
+        mask = self._mask(allowed)
+        for term, weight in terms.items():
+            if term in self.vocabulary:
+                total += weight * self._bm25.get_scores([term], weight_mask=mask)
+        return LexicalScores(self, total)
+
+    @property
+    def vocabulary(self) -> Mapping[str, int]:
+        """The indexed terms (folded), as a mapping to their columns."""
+        return self._bm25.vocab_dict if len(self.ids) else {}
+
+    def _mask(self, allowed: np.ndarray | None) -> np.ndarray | None:
+        if allowed is None:
+            return None
+        mask = np.zeros(len(self.ids), dtype=np.float32)
+        mask[[self._row_of[i] for i in allowed.tolist() if i in self._row_of]] = 1.0
+        return mask
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a term; a term no document has counts as rarest."""

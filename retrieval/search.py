@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from retrieval.crosslingual import translate
 from retrieval.filters import Filters
 from retrieval.lexical import LexicalScores
 from retrieval.store import ChunkRecord, IndexReader
@@ -32,10 +33,11 @@ DEFAULT_FUSION: Fusion = "convex"
 # Candidates taken from each side before fusing.
 CANDIDATES = 50
 # Weight of the dense side in the convex combination (tuned on the eval set). A question
-# with no Chinese in it (English, asked of Chinese bulletins) shares few words with the
-# text, so there the lexical side mostly adds noise.
+# with no Chinese in it (English, asked of Chinese bulletins) is matched lexically through
+# its dictionary translation (retrieval.crosslingual), which is noisier than the words
+# of a Chinese question: there the dense side weighs a little more.
 DENSE_WEIGHT = 0.5
-DENSE_WEIGHT_NO_CJK = 0.9
+DENSE_WEIGHT_NO_CJK = 0.6
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Reciprocal rank fusion's damping constant (the usual 60).
 RRF_K = 60
@@ -117,7 +119,13 @@ class Searcher:
         if mode != "lexical":
             query = self.embedder.embed_query(question)
             dense = dict(reader.search(query, depth, allowed))
-        lexical = reader.lexical.scores(question, allowed) if mode != "dense" else None
+        lexical = None
+        if mode != "dense":
+            if _CJK.search(question):
+                lexical = reader.lexical.scores(question, allowed)
+            else:
+                terms = translate(question, reader.lexical.vocabulary)
+                lexical = reader.lexical.weighted_scores(terms, allowed)
         lex_top = dict(lexical.top(depth)) if lexical is not None else {}
 
         if mode == "dense":
