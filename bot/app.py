@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,6 +21,7 @@ from bot import handlers, redact
 from bot.access import AccessPolicy
 from bot.library import Library
 from retrieval.config import Settings
+from retrieval.crosslingual import load_dictionary
 from retrieval.embed import Embedder
 from retrieval.store import IndexNotFoundError
 
@@ -204,6 +206,8 @@ def run_bot(settings: Settings, token: str, embedder: Embedder) -> None:
             "`bulletin-qa ingest` has built it",
             settings.index_dir,
         )
+    # The first English question would otherwise wait for the dictionary to be parsed.
+    threading.Thread(target=load_dictionary, name="dictionary", daemon=True).start()
     application = build_application(settings, token, library)
     # run_polling/run_webhook run on the current event loop and close it when done.
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
+from retrieval.crosslingual import translate
 from retrieval.filters import Filters, leading_filter, phrase_filter
 from retrieval.lexical import LexicalIndex, tokenize
-from retrieval.store import ChunkRecord
+from retrieval.store import ChunkRecord, SentenceVectors
 
 if TYPE_CHECKING:
     from retrieval.search import Mode, ScoredChunk, Searcher
@@ -50,6 +54,10 @@ _ASKS_NUMBER = re.compile(
 )
 _DIGIT = re.compile(r"\d")
 _NUMBER_BONUS = 3.0
+# Weight of a sentence's closeness in meaning against its words, both scaled to [0, 1]
+# over the passage (measured: the best single sentence held the answer for 75% of the
+# eval set's passages by words alone, 78% by meaning alone, 82% by both, equally weighted).
+SIMILARITY_WEIGHT = 1.0
 
 # Questions whose answer has a recognisable form, and that form: a passage without it
 # does not answer the question, however close its topic ("白漳河整治工程投了多少钱？"
@@ -185,16 +193,27 @@ def _overlap(terms: dict[str, float], sentence: str) -> float:
     return sum(weight for term, weight in terms.items() if term in lowered)
 
 
-def select_quote(question: str, text: str) -> str:
+def select_quote(
+    question: str,
+    text: str,
+    *,
+    terms: Mapping[str, float] | None = None,
+    similarity: Sequence[float | None] | None = None,
+) -> str:
     """Pick the one to three consecutive sentences of ``text`` that best answer ``question``.
 
     Sentences are scored by the question's words they contain (numbers and names count
-    extra); the best sentence is extended by a neighbour while that adds evidence and
-    the quote stays short. With no overlap at all, the chunk's opening is quoted.
+    extra, and so does the form of answer asked for: an amount, a date, an age) and, when
+    ``similarity`` is given, as much again by their closeness in meaning to the question.
+    The best sentence is extended by a neighbour while that adds evidence and the quote
+    stays short. With no evidence at all, the chunk's opening is quoted.
 
     Args:
         question: The user's question.
-        text: A retrieved chunk.
+        text: A retrieved passage.
+        terms: More weighted terms to look for (the Chinese words of an English question).
+        similarity: Cosine similarity of each sentence of ``text`` (as split by
+            :func:`retrieval.chunk.sentence_spans`) to the question; None where unknown.
 
     Returns:
         A verbatim extract of ``text``.
@@ -202,15 +221,25 @@ def select_quote(question: str, text: str) -> str:
     spans = sentence_spans(text)
     if not spans:
         return text
-    terms = _terms(question)
-    bonus = _NUMBER_BONUS if _ASKS_NUMBER.search(question) else 0.0
-    scores = [
-        _overlap(terms, text[s:e]) + (bonus if _DIGIT.search(text[s:e]) else 0.0) for s, e in spans
-    ]
-    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    weights = _terms(question) | dict(terms or {})
+    forms = [form for asks, form in _ANSWER_FORMS if asks.search(question)]
+    bonus = _NUMBER_BONUS if forms or _ASKS_NUMBER.search(question) else 0.0
+
+    def evidence(sentence: str) -> float:
+        has_form = all(f.search(sentence) for f in forms) if forms else _DIGIT.search(sentence)
+        return _overlap(weights, sentence) + (bonus if has_form else 0.0)
+
+    lexical = np.array([evidence(text[s:e]) for s, e in spans])
+    scores = lexical / lexical.max() if lexical.max() > 0 else lexical
+    if similarity is not None and len(similarity) == len(spans):
+        known = [v for v in similarity if v is not None]
+        if known and max(known) > min(known):
+            low, high = min(known), max(known)
+            scores = scores + SIMILARITY_WEIGHT * np.array(
+                [0.0 if v is None else (v - low) / (high - low) for v in similarity]
+            )
+    best = int(np.argmax(scores)) if scores.max() > 0 else 0
     first = last = best
-    if scores[best] == 0:
-        first = last = 0
 
     def length(a: int, b: int) -> int:
         return spans[b][1] - spans[a][0]
@@ -219,10 +248,10 @@ def select_quote(question: str, text: str) -> str:
         covered = text[spans[first][0] : spans[last][1]]
         gains = []
         if last + 1 < len(spans) and length(first, last + 1) <= MAX_QUOTE_CHARS:
-            gains.append((_overlap(terms, covered + text[slice(*spans[last + 1])]), 1))
+            gains.append((_overlap(weights, covered + text[slice(*spans[last + 1])]), 1))
         if first > 0 and length(first - 1, last) <= MAX_QUOTE_CHARS:
-            gains.append((_overlap(terms, text[slice(*spans[first - 1])] + covered), -1))
-        base = _overlap(terms, covered)
+            gains.append((_overlap(weights, text[slice(*spans[first - 1])] + covered), -1))
+        base = _overlap(weights, covered)
         useful = [g for g in gains if g[0] > base]
         # A very short quote reads better with the sentence after it, evidence or not.
         if not useful and length(first, last) < 40 and gains:
@@ -235,6 +264,36 @@ def select_quote(question: str, text: str) -> str:
         else:
             first -= 1
     return text[spans[first][0] : spans[last][1]]
+
+
+def sentence_similarity(
+    query: np.ndarray,
+    passage: ChunkRecord,
+    stored: Mapping[int, tuple[ChunkRecord, SentenceVectors]],
+) -> list[float | None]:
+    """Cosine of each sentence of ``passage`` to the question, from stored sentence vectors.
+
+    Args:
+        query: The question's vector.
+        passage: A passage (a chunk, or neighbouring chunks merged).
+        stored: Chunk id → (chunk, its sentence vectors), for the retrieved chunks.
+
+    Returns:
+        One value per sentence of ``passage.text``; None for a sentence no retrieved chunk
+        of the article has a vector for.
+    """
+    best: dict[tuple[int, int], float] = {}
+    for chunk, sentences in stored.values():
+        if chunk.article_id != passage.article_id or not len(sentences.spans):
+            continue
+        cosines = sentences.vectors.astype(np.float32) @ query
+        for (start, end), cosine in zip(sentences.spans.tolist(), cosines.tolist(), strict=True):
+            key = (chunk.start + start, chunk.start + end)
+            best[key] = max(best.get(key, -1.0), cosine)
+    return [
+        best.get((passage.start + start, passage.start + end))
+        for start, end in sentence_spans(passage.text)
+    ]
 
 
 def has_answer_form(question: str, texts: list[str]) -> bool:
@@ -342,8 +401,26 @@ def answer_question(
         depth *= 2
         found = searcher.search(text, depth, mode=mode, filters=filters)
         passages = diversify(found, k)
+    terms = None if _HAN.search(text) else translate(text, searcher.reader.lexical.vocabulary)
+    stored: dict[int, tuple[ChunkRecord, SentenceVectors]] = {}
+    if found and found[0].dense is not None:
+        query = searcher.embedder.embed_query(text)
+        vectors = searcher.reader.sentences([item.chunk.chunk_id for item in found])
+        stored = {
+            i: (item.chunk, vectors[i]) for item in found if (i := item.chunk.chunk_id) in vectors
+        }
     hits = [
-        Hit(rank=rank, score=item.score, quote=select_quote(text, passage.text), chunk=passage)
+        Hit(
+            rank=rank,
+            score=item.score,
+            quote=select_quote(
+                text,
+                passage.text,
+                terms=terms,
+                similarity=sentence_similarity(query, passage, stored) if stored else None,
+            ),
+            chunk=passage,
+        )
         for rank, (item, passage) in enumerate(passages, start=1)
     ]
     relevance = NO_MATCH

@@ -78,6 +78,11 @@ def _glossary() -> dict[str, frozenset[str]]:
     return {key: frozenset(values) for key, values in renderings.items()}
 
 
+def load_dictionary() -> None:
+    """Parse the dictionary now rather than at the first English question (2–3 s)."""
+    _glossary()
+
+
 def _phrase(text: str) -> str:
     words = _WORD.findall(_BRACKETS.sub(" ", _POSSESSIVE.sub("", text.lower())))
     while words and words[0] in _LEADING:

@@ -9,6 +9,7 @@ the bare text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -108,15 +109,82 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def embed_passages_and_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed passages, and each of their sentences in the same forward pass.
+
+        A sentence's vector is the mean of the passage's token vectors that fall inside it
+        ("late chunking"): the sentence read in its context, at no extra cost to the
+        model. The passage vector is the mean of all its tokens, exactly as
+        :meth:`embed_passages` computes it.
+
+        Args:
+            texts: The passages.
+            spans: For each passage, the ``(start, end)`` character offsets of its
+                sentences.
+            batch_size: Texts per forward pass (default: the embedder's).
+
+        Returns:
+            The passage vectors as :meth:`embed_passages` returns them, and for each
+            passage a float32 array of shape ``(len(spans[i]), dim)``, rows
+            L2-normalised; a sentence the model never saw (cut off past its length
+            limit) gets a row of zeros.
+        """
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32), []
+        prompt_name = self._prompt(PASSAGE_PROMPT)
+        prefix = self.model.prompts[prompt_name] if prompt_name else ""
+        outputs = self.model.encode(
+            list(texts),
+            prompt_name=prompt_name,
+            batch_size=batch_size or self.batch_size,
+            show_progress_bar=False,
+            output_value=None,
+        )
+        offsets = self.model.tokenizer(
+            [prefix + text for text in texts],
+            truncation=True,
+            max_length=self.model.max_seq_length,
+            return_offsets_mapping=True,
+        )["offset_mapping"]
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        sentences = []
+        for i, (output, text_spans) in enumerate(zip(outputs, spans, strict=True)):
+            mask = output["attention_mask"].bool()
+            tokens = output["token_embeddings"][mask].float().numpy()
+            vectors[i] = _unit(tokens.mean(axis=0))
+            where = np.asarray(offsets[i], dtype=np.int64) - len(prefix)
+            if len(where) != len(tokens):
+                raise RuntimeError("tokenizer offsets disagree with the model's tokens")
+            rows = np.zeros((len(text_spans), self.dim), dtype=np.float32)
+            for row, (start, end) in enumerate(text_spans):
+                inside = (where[:, 0] >= start) & (where[:, 1] <= end) & (where[:, 1] > where[:, 0])
+                if inside.any():
+                    rows[row] = _unit(tokens[inside].mean(axis=0))
+            sentences.append(rows)
+        return vectors, sentences
+
     def embed_query(self, text: str) -> np.ndarray:
         """Embed a question, with the model's query prompt when it has one.
+
+        The last few questions are remembered: answering one asks for its vector twice
+        (to search, then to pick the quotes).
 
         Args:
             text: The question.
 
         Returns:
-            float32 array of shape (dim,), L2-normalised.
+            float32 array of shape (dim,), L2-normalised, read-only.
         """
+        return self._embed_query(text)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 (embedders live as long as the process)
+    def _embed_query(self, text: str) -> np.ndarray:
         vectors = self.model.encode(
             [text],
             prompt_name=self._prompt(QUERY_PROMPT),
@@ -124,7 +192,14 @@ class Embedder:
             normalize_embeddings=True,
             convert_to_numpy=True,
         )
-        return np.ascontiguousarray(vectors[0], dtype=np.float32)
+        vector = np.ascontiguousarray(vectors[0], dtype=np.float32)
+        vector.flags.writeable = False
+        return vector
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def load_embedder(model: Path | None = None, cache_dir: Path | None = None) -> Embedder:

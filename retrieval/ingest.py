@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from retrieval.chunk import chunk_article
+from retrieval.chunk import chunk_article, sentence_spans
 from retrieval.documents import Chunk, Issue
 from retrieval.embed import Embedder
 from retrieval.lexical import DEFAULT_TOKENIZER, Tokenizer, tokenize
 from retrieval.parse import BadFileError, group_issue_files, read_issue_files
-from retrieval.store import IndexWriter, open_writer
+from retrieval.store import IndexWriter, SentenceVectors, open_writer
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ class _Prepared:
     chunks: list[Chunk]
     embed_texts: list[str]
     embed_hashes: list[str]
+
+    def sentence_spans(self, i: int) -> tuple[int, list[tuple[int, int]]]:
+        """Where chunk ``i``'s text starts in its embedded text, and its sentences."""
+        return len(self.embed_texts[i]) - len(self.chunks[i].text), sentence_spans(
+            self.chunks[i].text
+        )
 
 
 def find_files(paths: Iterable[Path]) -> list[Path]:
@@ -114,24 +120,33 @@ def _prepare(issue: Issue, sources: list[tuple[str, bytes]], content_hash: str) 
 def _embed_missing(
     embedder: Embedder,
     texts: dict[str, str],
-    store: Callable[[dict[str, np.ndarray]], None],
+    spans: dict[str, tuple[int, list[tuple[int, int]]]],
+    store: Callable[[dict[str, np.ndarray], dict[str, SentenceVectors]], None],
     progress: bool,
     batch_size: int | None,
 ) -> dict[str, np.ndarray]:
-    """Embed ``texts`` (hash → text) slab by slab, longest first, storing each slab."""
+    """Embed ``texts`` (hash → text) and their sentences slab by slab, longest first.
+
+    ``spans`` gives, per hash, where the chunk starts in the text and its sentences in
+    the chunk; each slab's vectors are stored as soon as they are computed.
+    """
     order = sorted(texts, key=lambda h: len(texts[h]), reverse=True)
     vectors: dict[str, np.ndarray] = {}
     with tqdm(total=len(order), desc="embedding", unit="chunk", disable=not progress) as bar:
         for i in range(0, len(order), _SLAB):
             slab = order[i : i + _SLAB]
-            done = dict(
-                zip(
-                    slab,
-                    embedder.embed_passages([texts[h] for h in slab], batch_size=batch_size),
-                    strict=True,
-                )
+            shifted = [[(s + spans[h][0], e + spans[h][0]) for s, e in spans[h][1]] for h in slab]
+            matrix, sentences = embedder.embed_passages_and_sentences(
+                [texts[h] for h in slab], shifted, batch_size=batch_size
             )
-            store(done)
+            done = dict(zip(slab, matrix, strict=True))
+            store(
+                done,
+                {
+                    h: SentenceVectors(np.asarray(spans[h][1], dtype=np.int32).reshape(-1, 2), v)
+                    for h, v in zip(slab, sentences, strict=True)
+                },
+            )
             vectors.update(done)
             bar.update(len(slab))
     return vectors
@@ -297,9 +312,17 @@ def _index(
     wanted = {h: t for p in prepared for h, t in zip(p.embed_hashes, p.embed_texts, strict=True)}
     cached = writer.cached_vectors(wanted)
     missing = {h: t for h, t in wanted.items() if h not in cached}
+    spans = {
+        h: p.sentence_spans(i)
+        for p in prepared
+        for i, h in enumerate(p.embed_hashes)
+        if h in missing
+    }
     report.cached = len(wanted) - len(missing)
     report.embedded = len(missing)
-    vectors = cached | _embed_missing(embedder, missing, writer.cache_vectors, progress, batch_size)
+    vectors = cached | _embed_missing(
+        embedder, missing, spans, writer.cache_vectors, progress, batch_size
+    )
     report.lap("embed")
     for p in prepared:
         matrix = (

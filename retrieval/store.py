@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model_id TEXT NOT NULL,
     text_hash TEXT NOT NULL,
     vector BLOB NOT NULL,
+    sentences BLOB,
     PRIMARY KEY (model_id, text_hash)
 ) WITHOUT ROWID;
 """
@@ -109,6 +110,34 @@ class ModelMismatchError(StoreError):
 
 class IndexBusyError(StoreError):
     """Another process is writing to the index."""
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    """The sentences of a chunk and their vectors in context (see
+    :meth:`retrieval.embed.Embedder.embed_passages_and_sentences`).
+
+    Attributes:
+        spans: int32 array ``(n, 2)``: start and end of each sentence in the chunk text.
+        vectors: float16 array ``(n, dim)``, rows L2-normalised (or zero).
+    """
+
+    spans: np.ndarray
+    vectors: np.ndarray
+
+    def pack(self) -> bytes:
+        """Serialise for the store: count, spans, then vectors."""
+        count = np.asarray([len(self.spans)], dtype=np.int32)
+        spans = np.asarray(self.spans, dtype=np.int32).reshape(-1, 2)
+        return count.tobytes() + spans.tobytes() + np.asarray(self.vectors, np.float16).tobytes()
+
+    @classmethod
+    def unpack(cls, blob: bytes, dim: int) -> SentenceVectors:
+        """Read what :meth:`pack` wrote."""
+        count = int(np.frombuffer(blob, dtype=np.int32, count=1)[0])
+        spans = np.frombuffer(blob, dtype=np.int32, count=2 * count, offset=4).reshape(count, 2)
+        vectors = np.frombuffer(blob, dtype=np.float16, offset=4 + 8 * count)
+        return cls(spans, vectors.reshape(count, dim))
 
 
 @dataclass(frozen=True)
@@ -154,6 +183,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # corrupts the file, and the generation switch is what makes a commit visible anyway.
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def _has_sentences(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "sentences" for row in conn.execute("PRAGMA table_info(embeddings)"))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -268,6 +301,7 @@ class IndexReader:
             )
         self._conn = _connect(db)
         self._lock = threading.Lock()
+        self._sentences_stored = False
         self._current_stamp: tuple[int, int] | None = None
         # Asked for by every question (date phrases): cached per generation.
         self._years: tuple[int, frozenset[int]] | None = None
@@ -304,6 +338,9 @@ class IndexReader:
             raise
         with self._lock:
             self._index = index
+            # A store written before sentence vectors has no column for them until a
+            # writer adds it, which it does before publishing.
+            self._sentences_stored = _has_sentences(self._conn)
             self.lexical = lexical
             self.manifest = manifest
             self.generation = gen
@@ -458,6 +495,20 @@ class IndexReader:
             for row in rows
         }
 
+    def sentences(self, chunk_ids: Sequence[int]) -> dict[int, SentenceVectors]:
+        """Sentence vectors of chunks, keyed by chunk id (chunks without them are left out)."""
+        if not chunk_ids or not self._sentences_stored:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT c.id, e.sentences FROM chunks c
+                    JOIN embeddings e ON e.model_id = ? AND e.text_hash = c.embed_hash
+                    WHERE c.id IN ({marks}) AND e.sentences IS NOT NULL""",
+                [self.model_id, *chunk_ids],
+            ).fetchall()
+        return {row[0]: SentenceVectors.unpack(row[1], self._index.d) for row in rows}
+
     def issues(self) -> list[IssueSummary]:
         """List the issues of the live generation, newest first."""
         with self._lock:
@@ -510,6 +561,8 @@ class IndexWriter:
         self.tokenizer = tokenizer
         self._conn = _connect(index_dir / "store.sqlite")
         self._conn.executescript(_SCHEMA)
+        if not _has_sentences(self._conn):  # a store written before sentence vectors
+            self._conn.execute("ALTER TABLE embeddings ADD COLUMN sentences BLOB")
         self.base_gen = read_current(index_dir)
         self.gen = self.base_gen + 1
         self._staged: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -596,27 +649,43 @@ class IndexWriter:
         return list(issues.values())
 
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """Vectors already computed by this index's model for the given text hashes."""
+        """Vectors already computed by this index's model for the given text hashes.
+
+        Only texts whose sentence vectors are cached too count: a cache written before
+        sentences had vectors is embedded again.
+        """
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, np.ndarray] = {}
         for i in range(0, len(wanted), 500):
             batch = wanted[i : i + 500]
             rows = self._conn.execute(
                 f"""SELECT text_hash, vector FROM embeddings
-                    WHERE model_id = ? AND text_hash IN ({",".join("?" * len(batch))})""",
+                    WHERE model_id = ? AND sentences IS NOT NULL
+                      AND text_hash IN ({",".join("?" * len(batch))})""",
                 [self.model_id, *batch],
             )
             for text_hash, blob in rows:
                 found[text_hash] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
-        """Remember vectors by text hash (committed at once: survives a crash)."""
+    def cache_vectors(
+        self,
+        vectors: dict[str, np.ndarray],
+        sentences: dict[str, SentenceVectors] | None = None,
+    ) -> None:
+        """Remember vectors and their sentence vectors by text hash (committed at once)."""
+        sentences = sentences or {}
         with self._transaction():
             self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                """INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector, sentences)
+                   VALUES (?, ?, ?, ?)""",
                 [
-                    (self.model_id, h, np.asarray(v, dtype=np.float32).tobytes())
+                    (
+                        self.model_id,
+                        h,
+                        np.asarray(v, dtype=np.float32).tobytes(),
+                        sentences[h].pack() if h in sentences else None,
+                    )
                     for h, v in vectors.items()
                 ],
             )

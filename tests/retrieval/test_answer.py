@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from retrieval.answer import (
@@ -10,12 +11,13 @@ from retrieval.answer import (
     diversify,
     has_answer_form,
     select_quote,
+    sentence_similarity,
     validate_question,
 )
 from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.render import NOT_FOUND, WEAK_MATCHES, answer_to_json, render_text, source_line
 from retrieval.search import ScoredChunk
-from retrieval.store import ChunkRecord
+from retrieval.store import ChunkRecord, SentenceVectors
 
 CHUNK = (
     "在白漳河河道整治工程项目施工现场，挖掘机长长的铁臂伴随着车辆轰鸣声，开挖、运渣各个环节有条不紊。"
@@ -60,6 +62,48 @@ def test_numbers_in_the_question_weigh_extra():
 def test_quote_without_overlap_falls_back_to_the_opening():
     quote = select_quote("completely unrelated", CHUNK)
     assert CHUNK.startswith(quote)
+
+
+def test_sentence_similarity_decides_when_words_do_not():
+    # An English question shares no word with the text: closeness in meaning picks.
+    similarity = [0.80, 0.86, 0.81]
+    quote = select_quote("How long is the river in town?", CHUNK, similarity=similarity)
+    assert quote.startswith("据了解,白漳河河道城区段全长2886米")
+
+
+def test_translated_terms_count_as_question_words():
+    quote = select_quote("How long is the sewage pipe?", CHUNK, terms={"污水管道": 1.0})
+    assert "污水管道铺设430米" in quote
+
+
+def test_sentences_with_the_asked_form_of_answer_are_preferred():
+    text = "白漳河整治工程进展顺利，白漳河整治工程项目建设现场一片繁忙。白漳河工程总投资1.2亿元。"
+    assert "1.2亿元" in select_quote("白漳河整治工程项目建设花了多少钱？", text)
+
+
+def test_sentence_similarity_maps_chunk_sentences_onto_merged_passages():
+    first, second = CHUNK[:48], CHUNK[48:]
+    chunks = [
+        _record(chunk_id=1, text=first, start=0, end=48),
+        _record(chunk_id=2, text=second, start=48, end=len(CHUNK)),
+    ]
+    query = np.zeros(4, dtype=np.float32)
+    query[0] = 1.0
+
+    def vectors(n: int, value: float) -> np.ndarray:
+        rows = np.zeros((n, 4), dtype=np.float16)
+        rows[:, 0] = value
+        return rows
+
+    stored = {
+        1: (chunks[0], SentenceVectors(np.asarray([[0, 48]]), vectors(1, 0.5))),
+        2: (chunks[1], SentenceVectors(np.asarray([[0, 64], [64, 96]]), vectors(2, 0.9))),
+    }
+    merged = _record(chunk_id=1, text=CHUNK, start=0, end=len(CHUNK))
+    similarity = sentence_similarity(query, merged, stored)
+    assert similarity == pytest.approx([0.5, 0.9, 0.9], abs=1e-3)
+    other_article = _record(article_id=99)
+    assert sentence_similarity(query, other_article, stored) == [None, None, None]
 
 
 def test_quote_is_at_most_three_sentences():

@@ -1,4 +1,5 @@
 import datetime as dt
+import sqlite3
 
 import faiss
 import numpy as np
@@ -12,6 +13,7 @@ from retrieval.store import (
     IndexNotFoundError,
     IndexReader,
     ModelMismatchError,
+    SentenceVectors,
     StoreError,
     check_index,
     open_writer,
@@ -159,12 +161,54 @@ def test_second_writer_is_refused(tmp_path):
 
 
 def test_embedding_cache_roundtrip(tmp_path):
+    spans = np.asarray([[0, 4], [4, 9]], dtype=np.int32)
     with open_writer(tmp_path, MODEL, DIM) as w:
         v = _vectors(2, 7)
-        w.cache_vectors({"x": v[0], "y": v[1]})
-        found = w.cached_vectors(["x", "y", "z"])
-    assert set(found) == {"x", "y"}
+        sentences = SentenceVectors(spans, _vectors(2, 8))
+        w.cache_vectors({"x": v[0], "y": v[1]}, {"x": sentences, "y": sentences})
+        w.cache_vectors({"old": v[0]})  # cached before sentences had vectors
+        found = w.cached_vectors(["x", "y", "z", "old"])
+    assert set(found) == {"x", "y"}  # "old" is embedded again, with its sentences
     np.testing.assert_array_equal(found["y"], v[1])
+
+
+def test_sentence_vectors_pack_and_unpack():
+    packed = SentenceVectors(np.asarray([[0, 3], [3, 10]]), _vectors(2, 3)).pack()
+    back = SentenceVectors.unpack(packed, DIM)
+    np.testing.assert_array_equal(back.spans, [[0, 3], [3, 10]])
+    np.testing.assert_allclose(back.vectors, _vectors(2, 3), atol=1e-3)
+    empty = SentenceVectors(np.empty((0, 2)), np.empty((0, DIM))).pack()
+    assert SentenceVectors.unpack(empty, DIM).vectors.shape == (0, DIM)
+
+
+def test_reader_gives_sentence_vectors_and_reads_stores_written_before_them(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        vectors = _put(w, _issue("a", "第一句。第二句。", "正文二。"))
+        w.cache_vectors(
+            {"0-0": vectors[0], "0-1": vectors[1]},
+            {"0-0": SentenceVectors(np.asarray([[0, 4], [4, 8]]), _vectors(2, 5))},
+        )
+        w.publish()
+    reader = IndexReader(tmp_path)
+    ids = [i for i, _ in reader.search(vectors[0], 2)]
+    found = reader.sentences(ids)
+    [(chunk_id, sentences)] = found.items()
+    assert reader.chunks([chunk_id])[chunk_id].text == "第一句。第二句。"
+    np.testing.assert_array_equal(sentences.spans, [[0, 4], [4, 8]])
+    reader.close()
+
+    # An index written before sentence vectors: no column for them.
+    conn = sqlite3.connect(tmp_path / "store.sqlite")
+    conn.execute("ALTER TABLE embeddings DROP COLUMN sentences")
+    conn.close()
+    old = IndexReader(tmp_path)
+    assert old.sentences(ids) == {}
+    with open_writer(tmp_path, MODEL, DIM) as w:  # adds the column back, empty
+        _put(w, _issue("b", "新的一期。"), seed=3, content_hash="h3")
+        w.publish()
+    old.refresh()
+    assert old.sentences(ids) == {}
+    assert old.chunks(ids)  # the old issue still answers
 
 
 def test_check_passes_on_a_healthy_index(tmp_path):
