@@ -395,7 +395,8 @@ def evaluate_cmd(
     ignored), and/or {"question", "article"} (hit: a passage of the article whose
     headline contains it; with both, both must hold), or {"question", "unanswerable":
     true} (right: "not found").
-    Prints hit@1/3/5, MRR, latency, "not found" accuracy and the misses.
+    Prints hit@1/3/5, MRR, how often the quote of the right passage holds the answer,
+    latency, "not found" accuracy and the misses.
     """
     from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
 
@@ -425,6 +426,7 @@ def evaluate_cmd(
         "hit@3",
         "hit@5",
         "mrr@10",
+        "quote_right",
         "not_found_right",
         "wrongly_refused",
         "latency_ms_mean",

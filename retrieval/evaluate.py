@@ -56,6 +56,9 @@ class Outcome:
 
     item: EvalItem
     rank: int | None  # 1-based rank of the first right passage, None when none
+    # Whether that passage's quote holds the answer (None: no right passage, or no
+    # answer string to look for).
+    quoted: bool | None
     found: bool  # the answer claimed to have found something
     relevance: Relevance
     seconds: float
@@ -88,6 +91,11 @@ class Report:
         """Mean reciprocal rank of the first right passage (0 when none came back)."""
         rows = self.answerable
         return sum(1 / o.rank for o in rows if o.rank) / len(rows) if rows else 0.0
+
+    def quote_right(self) -> float | None:
+        """Share of right passages (of questions with an answer string) quoting the answer."""
+        rows = [o.quoted for o in self.answerable if o.quoted is not None]
+        return sum(rows) / len(rows) if rows else None
 
     def not_found_right(self) -> float | None:
         """Share of unanswerable questions answered "not found"."""
@@ -124,6 +132,7 @@ class Report:
             "hit@3": round(self.hit_at(3), 3),
             "hit@5": round(self.hit_at(5), 3),
             "mrr@10": round(self.mrr(), 3),
+            "quote_right": _round(self.quote_right()),
             "not_found_right": _round(self.not_found_right()),
             "wrongly_refused": _round(self.wrongly_refused()),
             "latency_ms_mean": round(mean, 1),
@@ -196,11 +205,15 @@ def evaluate(
         started = time.perf_counter()
         answer: Answer = answer_question(searcher, item.question, k, mode=mode)
         seconds = time.perf_counter() - started
-        rank = next((h.rank for h in answer.hits if item.matches(h.chunk)), None)
+        right = next((h for h in answer.hits if item.matches(h.chunk)), None)
+        quoted = None
+        if right is not None and item.answer is not None:
+            quoted = _squash(item.answer) in _squash(right.quote)
         outcomes.append(
             Outcome(
                 item=item,
-                rank=rank,
+                rank=right.rank if right else None,
+                quoted=quoted,
                 found=answer.found,
                 relevance=answer.relevance,
                 seconds=seconds,
