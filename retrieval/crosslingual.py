@@ -90,12 +90,26 @@ def _phrase(text: str) -> str:
     return " ".join(words)
 
 
-def _singular(word: str, glossary: dict[str, frozenset[str]]) -> str:
+# Inflections tried, in order, when a word is not itself a gloss: "festivals" → "festival",
+# "performed" → "perform", "curated" → "curate", "touring" → "tour".
+_INFLECTIONS = (
+    ("ies", "y"),
+    ("es", ""),
+    ("s", ""),
+    ("ied", "y"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ing", ""),
+    ("ing", "e"),
+)
+
+
+def _base_form(word: str, glossary: dict[str, frozenset[str]]) -> str:
     if word in glossary or len(word) < 4:
         return word
-    for suffix, replacement in (("ies", "y"), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and word[: -len(suffix)] + replacement in glossary:
-            return word[: -len(suffix)] + replacement
+    for suffix, replacement in _INFLECTIONS:
+        if word.endswith(suffix) and (base := word[: -len(suffix)] + replacement) in glossary:
+            return base
     return word
 
 
@@ -113,7 +127,7 @@ def translate(question: str, vocabulary: Container[str]) -> dict[str, float]:
         ``1 / n`` for each of the ``n`` renderings of a translated phrase.
     """
     glossary = _glossary()
-    words = [_singular(w, glossary) for w in _phrase(question).split()]
+    words = [_base_form(w, glossary) for w in _phrase(question).split()]
     terms: dict[str, float] = {}
     i = 0
     while i < len(words):

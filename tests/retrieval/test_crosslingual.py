@@ -18,9 +18,10 @@ def test_latin_words_the_bulletins_contain_are_kept_as_they_are():
     assert translate("CNN's list", VOCABULARY) == {"cnn": 1.0}
 
 
-def test_plurals_and_pinyin_place_names():
+def test_inflected_words_and_pinyin_place_names():
     terms = translate("festivals in Xinying", VOCABULARY)
     assert "新营" in terms and "节" in terms
+    assert translate("who performed", {"演出"}) == {"演出": 1.0}
 
 
 @pytest.mark.parametrize("question", ["How many?", "What is it?", "", "¿Qué?"])

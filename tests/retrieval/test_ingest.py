@@ -1,6 +1,7 @@
 """Ingest beyond the CLI: rebuild from stored sources, and watching a folder."""
 
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -53,6 +54,28 @@ def test_rebuild_reparses_stored_sources_without_reembedding(tmp_path, embedder)
     assert (report.chunks, report.embedded) == (first.chunks, 0)
     assert check_index(index) == []
     assert _issues(index) == {"000_d59eaba95ec30256": 6}
+
+
+def test_sentence_vectors_are_stored_and_rebuild_adds_them_to_an_older_index(tmp_path, embedder):
+    index = tmp_path / "index"
+    first = ingest([SEED], index, embedder)
+    reader = IndexReader(index)
+    ids = reader.chunk_ids().tolist()
+    stored = reader.sentences(ids)
+    assert set(stored) == set(ids)
+    record = reader.chunks(ids[:1])[ids[0]]
+    spans = stored[ids[0]].spans.tolist()
+    assert spans[0][0] == 0 and spans[-1][1] == len(record.text)
+    reader.close()
+
+    # An index written before sentence vectors existed.
+    with sqlite3.connect(index / "store.sqlite") as conn:
+        conn.execute("ALTER TABLE embeddings DROP COLUMN sentences")
+    assert IndexReader(index).sentences(ids) == {}
+    report = rebuild(index, embedder)
+    assert report.ok and report.embedded == first.embedded  # the sentences needed the model
+    reader = IndexReader(index)
+    assert len(reader.sentences(reader.chunk_ids().tolist())) == first.chunks
 
 
 def test_watch_ingests_new_files_and_late_pages_complete_their_issue(tmp_path, embedder):
