@@ -17,7 +17,7 @@ from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.crosslingual import translate
 from retrieval.filters import Filters, leading_filter, phrase_filter
-from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.lexical import LexicalIndex, fold, tokenize
 from retrieval.store import ChunkRecord, SentenceVectors
 
 if TYPE_CHECKING:
@@ -188,9 +188,8 @@ def _terms(text: str) -> dict[str, float]:
     return terms
 
 
-def _overlap(terms: dict[str, float], sentence: str) -> float:
-    lowered = sentence.lower()
-    return sum(weight for term, weight in terms.items() if term in lowered)
+def _overlap(terms: dict[str, float], folded: str) -> float:
+    return sum(weight for term, weight in terms.items() if term in folded)
 
 
 def select_quote(
@@ -202,11 +201,12 @@ def select_quote(
 ) -> str:
     """Pick the one to three consecutive sentences of ``text`` that best answer ``question``.
 
-    Sentences are scored by the question's words they contain (numbers and names count
-    extra, and so does the form of answer asked for: an amount, a date, an age) and, when
-    ``similarity`` is given, as much again by their closeness in meaning to the question.
-    The best sentence is extended by a neighbour while that adds evidence and the quote
-    stays short. With no evidence at all, the chunk's opening is quoted.
+    Sentences are scored by the question's words they contain, in either script (numbers
+    and names count extra, and so does the form of answer asked for: an amount, a date,
+    an age) and, when ``similarity`` is given, by their closeness in meaning to the
+    question (weighted :data:`SIMILARITY_WEIGHT`). The best sentence is extended by a
+    neighbour while that adds evidence and the quote stays short. With no evidence at
+    all, the chunk's opening is quoted.
 
     Args:
         question: The user's question.
@@ -221,6 +221,8 @@ def select_quote(
     spans = sentence_spans(text)
     if not spans:
         return text
+    question = fold(question)
+    folded = [fold(text[s:e]) for s, e in spans]
     weights = _terms(question) | dict(terms or {})
     forms = [form for asks, form in _ANSWER_FORMS if asks.search(question)]
     bonus = _NUMBER_BONUS if forms or _ASKS_NUMBER.search(question) else 0.0
@@ -229,7 +231,7 @@ def select_quote(
         has_form = all(f.search(sentence) for f in forms) if forms else _DIGIT.search(sentence)
         return _overlap(weights, sentence) + (bonus if has_form else 0.0)
 
-    lexical = np.array([evidence(text[s:e]) for s, e in spans])
+    lexical = np.array([evidence(sentence) for sentence in folded])
     scores = lexical / lexical.max() if lexical.max() > 0 else lexical
     if similarity is not None and len(similarity) == len(spans):
         known = [v for v in similarity if v is not None]
@@ -245,12 +247,12 @@ def select_quote(
         return spans[b][1] - spans[a][0]
 
     while last - first + 1 < MAX_QUOTE_SENTENCES:
-        covered = text[spans[first][0] : spans[last][1]]
+        covered = "".join(folded[first : last + 1])
         gains = []
         if last + 1 < len(spans) and length(first, last + 1) <= MAX_QUOTE_CHARS:
-            gains.append((_overlap(weights, covered + text[slice(*spans[last + 1])]), 1))
+            gains.append((_overlap(weights, covered + folded[last + 1]), 1))
         if first > 0 and length(first - 1, last) <= MAX_QUOTE_CHARS:
-            gains.append((_overlap(weights, text[slice(*spans[first - 1])] + covered), -1))
+            gains.append((_overlap(weights, folded[first - 1] + covered), -1))
         base = _overlap(weights, covered)
         useful = [g for g in gains if g[0] > base]
         # A very short quote reads better with the sentence after it, evidence or not.
@@ -297,9 +299,14 @@ def sentence_similarity(
 
 
 def has_answer_form(question: str, texts: list[str]) -> bool:
-    """Whether some text has the form of answer the question asks for (when it asks one)."""
+    """Whether some text has the form of answer the question asks for (when it asks one).
+
+    Both sides are folded (:func:`retrieval.lexical.fold`): "多少酬勞" asks for money too.
+    """
+    question = fold(question)
+    folded = [fold(text) for text in texts]
     return all(
-        any(form.search(text) for text in texts)
+        any(form.search(text) for text in folded)
         for asks, form in _ANSWER_FORMS
         if asks.search(question)
     )

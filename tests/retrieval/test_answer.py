@@ -54,6 +54,11 @@ def test_quote_is_the_sentence_with_the_asked_facts():
     assert quote in CHUNK
 
 
+def test_traditional_question_quotes_simplified_text():
+    quote = select_quote("白漳河河道城區段全長多少米？", CHUNK)
+    assert quote.startswith("据了解,白漳河河道城区段全长2886米")
+
+
 def test_numbers_in_the_question_weigh_extra():
     quote = select_quote("哪段管道铺设了430米", CHUNK)
     assert "430米" in quote
@@ -216,6 +221,8 @@ def test_diversify_merges_neighbours_drops_reprints_and_caps_each_article():
         ("培训会是哪天办的？", ["交城县举办培训会。"], False),
         ("When was the training held?", ["今(22)日举办"], True),
         ("白漳河有多长", ["没有数字的句子。"], True),  # no particular form asked for
+        ("總鋪師一共拿了多少酬勞？", ["總鋪師很辛苦。"], False),  # Traditional asks money too
+        ("總鋪師一共拿了多少酬勞？", ["酬劳共计5萬元。"], True),
     ],
 )
 def test_answer_form(question, texts, expected):
