@@ -15,7 +15,6 @@ import numpy as np
 
 from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
-from retrieval.crosslingual import translate
 from retrieval.filters import Filters, leading_filter, phrase_filter
 from retrieval.lexical import LexicalIndex, fold, tokenize
 from retrieval.store import ChunkRecord, SentenceVectors
@@ -408,7 +407,7 @@ def answer_question(
         depth *= 2
         found = searcher.search(text, depth, mode=mode, filters=filters)
         passages = diversify(found, k)
-    terms = None if _HAN.search(text) else translate(text, searcher.reader.lexical.vocabulary)
+    terms = None if _HAN.search(text) else searcher.translate(text)
     stored: dict[int, tuple[ChunkRecord, SentenceVectors]] = {}
     if found and found[0].dense is not None:
         query = searcher.embedder.embed_query(text)

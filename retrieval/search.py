@@ -10,13 +10,14 @@ the README's table).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from retrieval.crosslingual import translate
+from retrieval.crosslingual import Transliterations, translate
 from retrieval.filters import Filters
 from retrieval.lexical import LexicalScores
 from retrieval.store import ChunkRecord, IndexReader
@@ -88,6 +89,21 @@ class Searcher:
         self.fusion = fusion
         self.reader = IndexReader(index_dir)
         self.reader.check_model(embedder.model_id)
+        self._names: tuple[int, Transliterations] | None = None
+        self._names_lock = threading.Lock()
+
+    def translate(self, question: str) -> dict[str, float]:
+        """The weighted Chinese terms of an English question, as this index spells them.
+
+        See :func:`retrieval.crosslingual.translate`; the pinyin of the index's words is
+        indexed once per generation, at the first English question.
+        """
+        lexical, generation = self.reader.lexical, self.reader.generation
+        with self._names_lock:
+            if self._names is None or self._names[0] != generation:
+                self._names = (generation, Transliterations(lexical.vocabulary))
+            names = self._names[1]
+        return translate(question, lexical.vocabulary, names)
 
     def search(
         self,
@@ -124,8 +140,7 @@ class Searcher:
             if _CJK.search(question):
                 lexical = reader.lexical.scores(question, allowed)
             else:
-                terms = translate(question, reader.lexical.vocabulary)
-                lexical = reader.lexical.weighted_scores(terms, allowed)
+                lexical = reader.lexical.weighted_scores(self.translate(question), allowed)
         lex_top = dict(lexical.top(depth)) if lexical is not None else {}
 
         if mode == "dense":

@@ -1,6 +1,6 @@
 import pytest
 
-from retrieval.crosslingual import translate
+from retrieval.crosslingual import Transliterations, translate
 from retrieval.lexical import LexicalIndex, tokenize
 
 VOCABULARY = {"交城", "培训", "电子商务", "电商", "2024", "cnn", "新营", "灯", "节", "几", "若干"}
@@ -36,3 +36,12 @@ def test_weighted_scores_rank_the_translated_document_first(tmp_path):
     scores = index.weighted_scores(terms)
     assert scores.top(2)[0][0] == 1
     assert scores.get(2) == 0.0
+
+
+def test_names_the_dictionary_lacks_are_found_by_the_pinyin_of_indexed_words():
+    names = Transliterations(["漳河", "河道", "交城", "新营", "新颖", "2886"])
+    assert names.find("baizhang", "river") == ["漳河"]  # 白漳河 is cut 白 / 漳河
+    assert sorted(names.find("xinying")) == ["新营", "新颖"]
+    assert names.find("ab") == []
+    terms = translate("How long is the Baizhang River?", {"漳河", "河", "河道"}, names)
+    assert terms["漳河"] == 1.0
