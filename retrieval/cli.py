@@ -395,8 +395,9 @@ def evaluate_cmd(
     ignored), and/or {"question", "article"} (hit: a passage of the article whose
     headline contains it; with both, both must hold), or {"question", "unanswerable":
     true} (right: "not found").
-    Prints hit@1/3/5, MRR, how often the quote of the right passage holds the answer,
-    latency, "not found" accuracy and the misses.
+    Prints hit@1/3/5, MRR, hit@5 counting any passage that holds the answer (answer@5),
+    how often the quote of the right passage holds the answer, latency, "not found"
+    accuracy and the misses.
     """
     from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
 
@@ -426,6 +427,7 @@ def evaluate_cmd(
         "hit@3",
         "hit@5",
         "mrr@10",
+        "answer@5",
         "quote_right",
         "not_found_right",
         "wrongly_refused",

@@ -45,9 +45,13 @@ class EvalItem:
         """Whether ``chunk`` is a right passage for this question."""
         if self.unanswerable:
             return False
-        if self.answer is not None and _squash(self.answer) not in _squash(chunk.text):
+        if self.answer is not None and not self.holds_answer(chunk):
             return False
         return self.article is None or _squash(self.article) in _squash(chunk.headline)
+
+    def holds_answer(self, chunk: ChunkRecord) -> bool:
+        """Whether ``chunk`` contains the answer string, whatever article it is from."""
+        return self.answer is not None and _squash(self.answer) in _squash(chunk.text)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Outcome:
 
     item: EvalItem
     rank: int | None  # 1-based rank of the first right passage, None when none
+    # Rank of the first passage holding the answer string in any article (a reprint, a
+    # follow-up), None when none or when the question gives no answer string.
+    answer_rank: int | None
     # Whether that passage's quote holds the answer (None: no right passage, or no
     # answer string to look for).
     quoted: bool | None
@@ -86,6 +93,15 @@ class Report:
         """Share of answerable questions with a right passage in the top ``k``."""
         rows = self.answerable
         return sum(o.rank is not None and o.rank <= k for o in rows) / len(rows) if rows else 0.0
+
+    def answer_hit_at(self, k: int) -> float:
+        """Like :meth:`hit_at`, but any passage holding the answer string counts.
+
+        Over the answerable questions that give an answer string.
+        """
+        rows = [o for o in self.answerable if o.item.answer is not None]
+        hits = sum(o.answer_rank is not None and o.answer_rank <= k for o in rows)
+        return hits / len(rows) if rows else 0.0
 
     def mrr(self) -> float:
         """Mean reciprocal rank of the first right passage (0 when none came back)."""
@@ -132,6 +148,7 @@ class Report:
             "hit@3": round(self.hit_at(3), 3),
             "hit@5": round(self.hit_at(5), 3),
             "mrr@10": round(self.mrr(), 3),
+            "answer@5": round(self.answer_hit_at(5), 3),
             "quote_right": _round(self.quote_right()),
             "not_found_right": _round(self.not_found_right()),
             "wrongly_refused": _round(self.wrongly_refused()),
@@ -213,6 +230,7 @@ def evaluate(
             Outcome(
                 item=item,
                 rank=right.rank if right else None,
+                answer_rank=next((h.rank for h in answer.hits if item.holds_answer(h.chunk)), None),
                 quoted=quoted,
                 found=answer.found,
                 relevance=answer.relevance,

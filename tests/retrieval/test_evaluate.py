@@ -2,10 +2,11 @@
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
+from retrieval.evaluate import EvalItem, EvalSetError, evaluate, load_eval_set
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
 
@@ -22,6 +23,15 @@ def test_question_set_format_errors_name_the_line(tmp_path):
     path.write_text('{"question": "q"}\n', encoding="utf-8")
     with pytest.raises(EvalSetError, match="needs an answer"):
         load_eval_set(path)
+
+
+def test_a_right_passage_needs_answer_and_article_but_answer_anywhere_counts_apart():
+    item = EvalItem("白漳河多长", answer="2886 米", article="人勤春来早")
+    right = SimpleNamespace(text="全长2886米。", headline="人勤春来早 项目施工忙")
+    reprint = SimpleNamespace(text="全长2886米。", headline="另一篇")
+    assert item.matches(right) and item.holds_answer(right)
+    assert not item.matches(reprint) and item.holds_answer(reprint)
+    assert not EvalItem("火星上有水吗", unanswerable=True).matches(right)
 
 
 def test_the_shipped_question_set_loads():
