@@ -588,7 +588,8 @@ def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
     """Parse, chunk and index every issue again from the sources stored in the index.
 
     For a new version of the parser or chunker. Text embedded before comes from the
-    embedding cache, so only changed text is embedded; the original files are not needed.
+    embedding cache, so only changed text is embedded (and, once, the text of an index
+    made before sentences had vectors); the original files are not needed.
     """
     from retrieval.ingest import rebuild as run_rebuild
 
