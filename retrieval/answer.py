@@ -108,8 +108,10 @@ class Relevance:
 
     Attributes:
         dense: Its cosine similarity to the question (None without dense retrieval).
-        coverage: Share of the question's words (weighted by rarity) found in it; None
-            for a question without Chinese, whose words the bulletins cannot contain.
+        coverage: Share of the question's words (weighted by rarity) found in it. For a
+            question without Chinese: 0 when none of its words translates to a word of
+            the bulletins ("asdf qwer"), else None (its translations are too loose to
+            measure).
         has_answer_form: Whether the quotes have the form of answer the question asks
             for (always True when it asks for no particular form).
     """
@@ -432,13 +434,15 @@ def answer_question(
     relevance = NO_MATCH
     if found:
         best = found[0]
-        relevance = Relevance(
-            dense=best.dense,
-            coverage=coverage(
+        if _HAN.search(text):
+            covered: float | None = coverage(
                 text, f"{best.chunk.headline}\n{best.chunk.text}", searcher.reader.lexical
             )
-            if _HAN.search(text)
-            else None,
+        else:
+            covered = None if terms else 0.0
+        relevance = Relevance(
+            dense=best.dense,
+            coverage=covered,
             has_answer_form=has_answer_form(text, [h.quote for h in hits[:1]]),
         )
     return Answer(question=question, hits=hits, relevance=relevance, filters=filters)

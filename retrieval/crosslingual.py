@@ -76,8 +76,11 @@ _PLACE_SUFFIXES = {
     "temple": "miao",
 }
 _HAN_WORD = re.compile(r"[\u3400-\u9fff]{2,8}")
-# Shorter spellings match inside too many names by chance.
+# Shorter spellings match inside too many names by chance; longer words are no names.
 _MIN_NAME_LETTERS = 4
+_MAX_NAME_LETTERS = 30
+# The pinyin of a two-character word has at least this many letters ("ayi", 阿姨).
+_MIN_KEY_LETTERS = 3
 
 _lock = threading.Lock()
 
@@ -161,10 +164,17 @@ class Transliterations:
             name: A word of the question, lower case ("baizhang").
             kind: The word after it ("river"), if any.
         """
-        if len(name) < _MIN_NAME_LETTERS:
+        if not _MIN_NAME_LETTERS <= len(name) <= _MAX_NAME_LETTERS:
             return []
         spelled = name + _PLACE_SUFFIXES.get(kind or "", "")
-        return [w for key, words in self._words.items() if key in spelled for w in words]
+        # Every part of the spelling is looked up, not every indexed word scanned: a
+        # question of many unknown words stays cheap on a large index.
+        return [
+            word
+            for start in range(len(spelled))
+            for end in range(start + _MIN_KEY_LETTERS, len(spelled) + 1)
+            for word in self._words.get(spelled[start:end], ())
+        ]
 
 
 def translate(

@@ -71,6 +71,13 @@ def test_english_question_finds_the_chinese_article(seeded):
     assert "2886米" in answer["hits"][0]["quote"]
 
 
+@pytest.mark.parametrize("question", ["asdf qwer zxcv", "?!", "xyzzy plugh"])
+def test_gibberish_without_chinese_is_not_found(seeded, question):
+    result = run("ask", question, "--json", "--index", seeded[1])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["found"] is False
+
+
 @pytest.mark.parametrize("question", ["", "   ", "问" * 2000])
 def test_bad_questions_get_a_clear_message(seeded, question):
     _, index = seeded
