@@ -194,7 +194,13 @@ def translate(
         ``1 / n`` for each of the ``n`` renderings of a translated phrase.
     """
     glossary = _glossary()
-    words = [_base_form(w, glossary) for w in _phrase(question).split()]
+    words = [
+        _base_form(part, glossary)
+        for word in _phrase(question).split()
+        # A compound the dictionary lacks ("sound-camera") is looked up by its parts.
+        for part in (word.split("-") if _base_form(word, glossary) not in glossary else [word])
+        if part
+    ]
     terms: dict[str, float] = {}
     i = 0
     while i < len(words):

@@ -22,6 +22,7 @@ def test_inflected_words_and_pinyin_place_names():
     terms = translate("festivals in Xinying", VOCABULARY)
     assert "新营" in terms and "节" in terms
     assert translate("who performed", {"演出"}) == {"演出": 1.0}
+    assert translate("sound-camera units", {"相机"}) == {"相机": 1.0}  # by its parts
 
 
 @pytest.mark.parametrize("question", ["How many?", "What is it?", "", "¿Qué?"])
