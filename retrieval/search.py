@@ -98,7 +98,10 @@ class Searcher:
         See :func:`retrieval.crosslingual.translate`; the pinyin of the index's words is
         indexed once per generation, at the first English question.
         """
-        lexical, generation = self.reader.lexical, self.reader.generation
+        # Generation first: should a new one be loaded in between, the names built from
+        # its words are labelled with the older number and simply built again next time.
+        generation = self.reader.generation
+        lexical = self.reader.lexical
         with self._names_lock:
             if self._names is None or self._names[0] != generation:
                 self._names = (generation, Transliterations(lexical.vocabulary))
