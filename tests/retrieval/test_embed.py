@@ -10,6 +10,7 @@ import pytest
 
 import retrieval.convert as convert
 import retrieval.embed as embed
+from retrieval.chunk import sentence_spans
 from retrieval.config import Settings
 from retrieval.embed import Embedder, ModelLoadError, load_embedder
 
@@ -112,6 +113,30 @@ def test_passages_keep_input_order(embedder: Embedder) -> None:
     together = embedder.embed_passages(texts)
     alone = np.stack([embedder.embed_passages([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_sentence_vectors_come_from_the_same_pass_as_the_passage_vector(
+    embedder: Embedder,
+) -> None:
+    texts = [LONG_TEXT, SAMPLES[4], SAMPLES[10]]
+    spans = [sentence_spans(t) for t in texts]
+    vectors, sentences = embedder.embed_passages_and_sentences(texts, spans, batch_size=2)
+    np.testing.assert_allclose(vectors, embedder.embed_passages(texts), atol=1e-4)
+    for text_spans, rows in zip(spans, sentences, strict=True):
+        assert rows.shape == (len(text_spans), embedder.dim)
+        np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-4)
+    # A sentence read in context is closest to its own passage's vector.
+    assert int(np.argmax(vectors @ sentences[1][0])) == 1
+    assert embedder.embed_passages_and_sentences([], [])[1] == []
+
+
+@pytest.mark.slow
+def test_sentences_past_the_models_length_limit_get_zero_vectors(embedder: Embedder) -> None:
+    text = LONG_TEXT * 2  # about 1,000 tokens: the model reads the first 512
+    [rows] = embedder.embed_passages_and_sentences([text], [sentence_spans(text)])[1]
+    norms = np.linalg.norm(rows, axis=1)
+    assert norms[0] == pytest.approx(1.0, abs=1e-4) and norms[-1] == 0.0
 
 
 @pytest.mark.slow
