@@ -18,6 +18,7 @@ from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.filters import Filters, leading_filter, phrase_filter
 from retrieval.lexical import LexicalIndex, fold, tokenize
 from retrieval.store import ChunkRecord, SentenceVectors
+from retrieval.text import HAN_RUN_RE
 
 if TYPE_CHECKING:
     from retrieval.search import Mode, ScoredChunk, Searcher
@@ -40,7 +41,6 @@ MIN_DENSE = 0.745
 MIN_COVERAGE = 0.15
 
 _WORDS = re.compile(r"[A-Za-z]+|\d+(?:[.,]\d+)*")
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 # Interrogatives and fillers say how a question is asked, not what it is about.
 _QUESTION_WORDS = re.compile(
     r"多少|多长|多大|多高|多远|多久|多重|几[个年月号天次人位家名条座]?|哪里|哪儿|哪个|哪些|哪家|什么|"
@@ -181,7 +181,7 @@ def _terms(text: str) -> dict[str, float]:
     terms: dict[str, float] = {}
     for word in _WORDS.findall(text):
         terms[word.lower()] = 3.0 if word[0].isdigit() else 1.5
-    for run in _HAN.findall(text):
+    for run in HAN_RUN_RE.findall(text):
         if len(run) == 1:
             terms.setdefault(run, 0.5)
         for i in range(len(run) - 1):
@@ -409,7 +409,7 @@ def answer_question(
         depth *= 2
         found = searcher.search(text, depth, mode=mode, filters=filters)
         passages = diversify(found, k)
-    terms = None if _HAN.search(text) else searcher.translate(text)
+    terms = None if HAN_RUN_RE.search(text) else searcher.translate(text)
     stored: dict[int, tuple[ChunkRecord, SentenceVectors]] = {}
     if found and found[0].dense is not None:
         query = searcher.embedder.embed_query(text)
@@ -434,7 +434,7 @@ def answer_question(
     relevance = NO_MATCH
     if found:
         best = found[0]
-        if _HAN.search(text):
+        if HAN_RUN_RE.search(text):
             covered: float | None = coverage(
                 text, f"{best.chunk.headline}\n{best.chunk.text}", searcher.reader.lexical
             )

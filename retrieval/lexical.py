@@ -21,14 +21,16 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
+from retrieval.text import HAN
+
 Tokenizer = Literal["jieba", "bigram", "both"]
 DEFAULT_TOKENIZER: Tokenizer = "jieba"
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 # A token is kept when it holds a letter, digit or ideograph: punctuation and spaces
 # carry no meaning for matching.
-_MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u9fff\uf900-\ufaff]")
-_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9a-z]+")
+_MEANINGFUL = re.compile(f"[0-9a-z{HAN}]")
+_HAN_RUN = re.compile(f"[{HAN}]+|[0-9a-z]+")
 # Function words that jieba's search mode emits on their own; as query terms they only
 # add noise (BM25's idf keeps them cheap, but not free).
 _STOPWORDS = frozenset(

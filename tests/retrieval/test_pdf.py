@@ -22,7 +22,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
-from retrieval.pdf import extract_pages
+from retrieval.parse.pdf import extract_pages
 
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 FONT = "WenQuanYiZenHei"

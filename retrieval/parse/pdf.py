@@ -19,7 +19,7 @@ articles printed side by side, so each page is laid out again from the positions
    line runs to the block's right edge, the next one is not indented, the font size
    stays the same and no extra space opens between them (edges are taken per text
    size, as a title's are not the text's). The result has one paragraph, headline or
-   label per line, which is what :func:`retrieval.parse.clean_text` and
+   label per line, which is what :func:`retrieval.parse.cleanup.clean_text` and
    :func:`retrieval.parse.split_articles` expect.
 """
 
@@ -39,7 +39,7 @@ import pdfplumber
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
-from retrieval.parse import BadFileError
+from retrieval.parse.errors import BadFileError
 
 __all__ = ["extract_pages"]
 

@@ -1,0 +1,30 @@
+"""Read bulletin issue files: decode them, recover their layout, split them into articles.
+
+The steps, each a module of this package:
+
+* :mod:`~retrieval.parse.files` reads a file (or the page files of one issue) with its
+  metadata: sidecar, front matter, file name, masthead;
+* :mod:`~retrieval.parse.decode` detects the encoding of a text file;
+* :mod:`~retrieval.parse.pdf` lays out a PDF's text layer, columns kept apart;
+* :mod:`~retrieval.parse.articles` recognises the layout of the text and splits it:
+  structured issues (:mod:`~retrieval.parse.structured`, articles between ``====`` lines)
+  or OCR pages (:mod:`~retrieval.parse.cleanup` repairs the text,
+  :mod:`~retrieval.parse.pages` finds headlines, labels and bylines);
+* :mod:`~retrieval.parse.masthead` reads paper name, date and page off a page's top.
+"""
+
+from retrieval.parse.articles import split_articles
+from retrieval.parse.cleanup import clean_text
+from retrieval.parse.decode import decode_text
+from retrieval.parse.errors import BadFileError
+from retrieval.parse.files import group_issue_files, read_issue, read_issue_files
+
+__all__ = [
+    "BadFileError",
+    "clean_text",
+    "decode_text",
+    "group_issue_files",
+    "read_issue",
+    "read_issue_files",
+    "split_articles",
+]

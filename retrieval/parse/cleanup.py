@@ -1,0 +1,210 @@
+"""Clean OCR'd text: spaces inside words, half-width punctuation, debris, broken paragraphs.
+
+Works on text with one paragraph (or headline, or label) per line, the way the seed page
+and PDF text layers come; hard-wrapped column text is first joined into such lines by
+:mod:`retrieval.parse.layout`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from retrieval.text import CJK, CJK_PUNCT_RE, HAN, HAN_RE, SENTENCE_END
+
+_INVISIBLE_RE = re.compile("[\u200b-\u200d\u2060\ufeff]")
+_EMPHASIS_RE = re.compile(r"\*{2,}")  # markdown bold that OCR-to-markdown leaves around names
+HSPACE_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
+_SPACE_RUN_RE = re.compile(r"(?<=(\S)) +(?=(\S))")
+_DATELINE_RE = re.compile(r"^(本[报報][讯訊]) +")
+# Half-width punctuation that OCR produced inside Chinese text; the full-width forms are
+# what sentence splitting looks for. Only converted with Chinese on both sides, so
+# "08:45", "1,339" or "https://..." are left alone.
+_ASCII_PUNCT_RE = re.compile(
+    rf"(?<=[{CJK})\"'])\s*([,;:!?])\s*(?=[{CJK}(\"'\d]|$)|(?<=[{HAN}])\s*\.$"
+)
+_FULL_WIDTH = {",": "，", ";": "；", ":": "：", "!": "！", "?": "？", ".": "。"}
+
+# A paragraph ending like this is complete; otherwise a column break cut it.
+_COMPLETE_RE = re.compile(rf"(?:[{SENTENCE_END}：:）)」』”]|[。！？!?][\"'’])$")
+_HEADLINE_MAX = 64
+_HEADLINE_BAD_END = frozenset(SENTENCE_END + "，,、：:")
+_HEADLINE_COMMAS_RE = re.compile("[，,：:]")
+_FULL_STOP_RE = re.compile("[。；;]")
+_SHORT_HEADLINE = 32
+_FRAGMENT_MAX = 3
+_PAGE_NUMBER_RE = re.compile(r"^[-—–·.\s\d]{1,8}$")
+
+NAME = f"[{HAN}]{{2,4}}"
+_ROLE = r"(?:本[报報])?(?:特约)?(?:记者|記者|通讯员|通訊員|实习生|實習生)"
+_NAMES = rf"(?:{_ROLE}\s*)?{NAME}(?:\s*[、\s]\s*(?:{_ROLE}\s*)?{NAME}){{0,3}}"
+# A byline closes an article: "（司瑞东）" after the last sentence, or on its own line.
+_BYLINE_RE = re.compile(rf"(?:^|(?<=[。！？!?”」』\"'’]))\s*[（(]\s*({_NAMES})\s*[）)]\s*$")
+LEAD_BYLINE_RE = re.compile(rf"^本[报報][讯訊]\s*[（(]\s*({_NAMES})\s*[）)]")
+_ROLE_RE = re.compile(_ROLE)
+_NAME_SEPARATOR_RE = re.compile(r"[\s、]+")
+_NOT_A_BYLINE = frozenset({"待续", "未完待续", "续完"})
+ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
+
+
+def clean_text(text: str) -> str:
+    """Repair OCR'd newspaper text.
+
+    * Spaces OCR put inside Chinese text are removed: between Chinese characters and
+      punctuation, and between Chinese characters and digits ("创 建会" → "创建会",
+      "共计 45 名" → "共计45名"). Spaces next to Latin letters and between digits stay
+      ("NET ZERO TAINAN", "USB 3.0"). Headline-like lines keep single spaces between
+      Chinese phrases ("人勤春来早 项目施工忙"), as printed headlines use them.
+    * Half-width , ; : ! ? between Chinese characters become full-width, and a "." that
+      ends a Chinese line becomes "。", so sentences can be split. Markdown bold ("**")
+      goes; the dateline keeps its space ("本报讯 2月21日"), and so does a byline with
+      several names ("（记者 张三 李四）").
+    * Layout debris is dropped: runs of one-to-three-character lines ("县", "202",
+      "年") and page numbers. The last short line right above a headline is kept: it is
+      the section label ("交城县").
+    * A paragraph that a column break cut mid-sentence (no final punctuation) is joined
+      with the next paragraph, unless either one is headline-like (short, without
+      sentence punctuation), the first one ends with a byline or the next one starts
+      with a dateline ("本报讯").
+
+    The result has one paragraph (or headline, or label) per line and no blank lines:
+    the blank lines of OCR output are column and picture gaps, not structure. Cleaning
+    is idempotent.
+
+    Args:
+        text: OCR text, paragraphs on their own lines.
+
+    Returns:
+        The cleaned text.
+    """
+    lines = [_normalise_line(raw) for raw in text.split("\n")]
+    lines = _drop_debris([ln for ln in lines if ln])
+    merged: list[str] = []
+    for line in lines:
+        if merged and _continues(merged[-1], line):
+            # Normalised again: the seam can bring OCR spaces and punctuation together.
+            merged[-1] = _normalise_line(_join(merged[-1], line))
+        else:
+            merged.append(line)
+    return "\n".join(merged)
+
+
+def _normalise_line(raw: str) -> str:
+    line = _INVISIBLE_RE.sub("", raw)
+    line = _EMPHASIS_RE.sub("", line)
+    line = HSPACE_RE.sub(" ", line).strip()
+    line = _ASCII_PUNCT_RE.sub(lambda m: _FULL_WIDTH[m.group(1) or "."], line)
+    prefix = suffix = ""
+    dateline = _DATELINE_RE.match(line)
+    if dateline:  # "本报讯 " is a dateline: the space after it is the paper's, keep it
+        prefix, line = dateline.group(1) + " ", line[dateline.end() :]
+    byline = _BYLINE_RE.search(line)
+    if byline:  # spaces in "（记者 张三 李四）" separate names, keep them
+        line, suffix = line[: byline.start()].rstrip(), byline.group(0).strip()
+    keep_phrases = is_headline_like(line)
+    return (
+        prefix
+        + _SPACE_RUN_RE.sub(lambda m: _space_between(m.group(1), m.group(2), keep_phrases), line)
+        + suffix
+    )
+
+
+def _space_between(left: str, right: str, keep_phrases: bool) -> str:
+    """The space OCR left between two characters: "" if it is an artefact, else " "."""
+    kinds = {_char_kind(left), _char_kind(right)}
+    if "latin" in kinds or kinds == {"digit"} or kinds <= {"digit", "ascii"}:
+        return " "
+    if "punct" in kinds or "ascii" in kinds:
+        return ""
+    return " " if keep_phrases else ""
+
+
+def _char_kind(char: str) -> str:
+    if char.isdigit() and char.isascii():
+        return "digit"
+    if HAN_RE.match(char):
+        return "han"
+    if CJK_PUNCT_RE.match(char):
+        return "punct"
+    if char.isascii() and not char.isalnum():
+        return "ascii"
+    return "latin"
+
+
+def is_headline_like(line: str) -> bool:
+    """Short, no sentence punctuation, not a byline: a headline, label or subheading."""
+    core = line.replace(" ", "")
+    if not core or len(core) > _HEADLINE_MAX or core[-1] in _HEADLINE_BAD_END:
+        return False
+    if _FULL_STOP_RE.search(core):
+        return False
+    commas = len(_HEADLINE_COMMAS_RE.findall(core))
+    if commas > 1 or (commas == 1 and len(core) > _SHORT_HEADLINE):
+        return False
+    return byline(line) is None
+
+
+def _is_fragment(line: str) -> bool:
+    core = line.replace(" ", "")
+    if _PAGE_NUMBER_RE.match(core):
+        return True
+    return len(core) <= _FRAGMENT_MAX and not _COMPLETE_RE.search(core)
+
+
+def _drop_debris(lines: list[str]) -> list[str]:
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not _is_fragment(lines[i]):
+            kept.append(lines[i])
+            i += 1
+            continue
+        end = i
+        while end < len(lines) and _is_fragment(lines[end]):
+            end += 1
+        last = lines[end - 1]
+        # The last short line right above a headline (a headline-like line followed by
+        # text) is its section label; above a label and a headline, it is debris.
+        text_after = next((line for line in lines[end + 1 :] if not _is_fragment(line)), None)
+        above_headline = (
+            end < len(lines)
+            and is_headline_like(lines[end])
+            and text_after is not None
+            and not is_headline_like(text_after)
+        )
+        if above_headline and not _PAGE_NUMBER_RE.match(last.replace(" ", "")):
+            kept.append(last)
+        i = end
+    return kept
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether ``line`` carries on the sentence a column break cut in ``previous``."""
+    return not (
+        _COMPLETE_RE.search(previous)
+        or is_headline_like(previous)
+        or is_headline_like(line)
+        or ARTICLE_START_RE.match(line)
+    )
+
+
+def _join(left: str, right: str) -> str:
+    # Chinese runs on without a space; only two Latin words need one.
+    if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
+        return f"{left} {right}"
+    return left + right
+
+
+def byline(line: str) -> tuple[str, str] | None:
+    """Split a paragraph ending with a "（name）" byline into (text before, author)."""
+    match = _BYLINE_RE.search(line)
+    if not match:
+        return None
+    names = byline_names(match.group(1))
+    if not names or names in _NOT_A_BYLINE:
+        return None
+    return line[: match.start()].rstrip(), names
+
+
+def byline_names(byline: str) -> str:
+    """ "记者 张三 李四" → "张三、李四": role words dropped, names joined with "、"."""
+    return "、".join(n for n in _NAME_SEPARATOR_RE.split(_ROLE_RE.sub(" ", byline)) if n)

@@ -1,0 +1,22 @@
+"""Character classes shared by parsing, chunking, lexical search and quoting.
+
+Kept in one place so that what counts as a Chinese character or as the end of a
+sentence is the same everywhere in the pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Han ideographs: CJK Extension A, the Unified block, compatibility ideographs and the
+# supplementary planes (Extensions B–H), which OCR of names and places does produce.
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# CJK symbols, full-width forms, dashes, ellipsis, curly quotes, middle dots.
+CJK_PUNCT = "\u3000-\u303f\uff00-\uffef\u2014\u2015\u2026\u2018\u2019\u201c\u201d\u00b7\u2027"
+CJK = HAN + CJK_PUNCT
+HAN_RE = re.compile(f"[{HAN}]")
+HAN_RUN_RE = re.compile(f"[{HAN}]+")
+CJK_PUNCT_RE = re.compile(f"[{CJK_PUNCT}]")
+
+# What ends a sentence, in either width.
+SENTENCE_END = "。！？；…!?;"
