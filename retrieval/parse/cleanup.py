@@ -35,12 +35,12 @@ _FRAGMENT_MAX = 3
 _PAGE_NUMBER_RE = re.compile(r"^[-—–·.\s\d]{1,8}$")
 
 NAME = f"[{HAN}]{{2,4}}"
-_ROLE = r"(?:本[报報])?(?:特约)?(?:记者|記者|通讯员|通訊員|实习生|實習生)"
-_NAMES = rf"(?:{_ROLE}\s*)?{NAME}(?:\s*[、\s]\s*(?:{_ROLE}\s*)?{NAME}){{0,3}}"
+ROLE = r"(?:本[报報])?(?:特约)?(?:记者|記者|通讯员|通訊員|实习生|實習生)"
+_NAMES = rf"(?:{ROLE}\s*)?{NAME}(?:\s*[、\s]\s*(?:{ROLE}\s*)?{NAME}){{0,3}}"
 # A byline closes an article: "（司瑞东）" after the last sentence, or on its own line.
 _BYLINE_RE = re.compile(rf"(?:^|(?<=[。！？!?”」』\"'’]))\s*[（(]\s*({_NAMES})\s*[）)]\s*$")
 LEAD_BYLINE_RE = re.compile(rf"^本[报報][讯訊]\s*[（(]\s*({_NAMES})\s*[）)]")
-_ROLE_RE = re.compile(_ROLE)
+_ROLE_RE = re.compile(ROLE)
 _NAME_SEPARATOR_RE = re.compile(r"[\s、]+")
 _NOT_A_BYLINE = frozenset({"待续", "未完待续", "续完"})
 ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
@@ -76,19 +76,19 @@ def clean_text(text: str) -> str:
     Returns:
         The cleaned text.
     """
-    lines = [_normalise_line(raw) for raw in text.split("\n")]
+    lines = [normalise_line(raw) for raw in text.split("\n")]
     lines = _drop_debris([ln for ln in lines if ln])
     merged: list[str] = []
     for line in lines:
         if merged and _continues(merged[-1], line):
             # Normalised again: the seam can bring OCR spaces and punctuation together.
-            merged[-1] = _normalise_line(_join(merged[-1], line))
+            merged[-1] = normalise_line(_join(merged[-1], line))
         else:
             merged.append(line)
     return "\n".join(merged)
 
 
-def _normalise_line(raw: str) -> str:
+def normalise_line(raw: str) -> str:
     line = _INVISIBLE_RE.sub("", raw)
     line = _EMPHASIS_RE.sub("", line)
     line = HSPACE_RE.sub(" ", line).strip()

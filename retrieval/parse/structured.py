@@ -98,7 +98,7 @@ def strip_metadata(lines: list[str]) -> tuple[str | None, list[str]]:
     return header_author or footer_author or stray_author, body
 
 
-def _is_meta_line(line: str) -> bool:
+def is_meta_line(line: str) -> bool:
     return _META_LINE_RE.match(line) is not None
 
 
@@ -107,7 +107,7 @@ def _strip_header(lines: list[str]) -> tuple[str | None, list[str]]:
     author = None
     i = 0
     while i < len(lines) and (
-        _is_meta_line(lines[i])
+        is_meta_line(lines[i])
         or _RELEASE_LABEL_RE.match(lines[i])
         or (i > 0 and _is_contact_line(lines[i]))
     ):
@@ -173,17 +173,17 @@ def _strip_footer(lines: list[str]) -> tuple[str | None, list[str]]:
         The 发稿人 named in the block, if any, and the remaining lines.
     """
     start = len(lines)
-    while start > 0 and (_is_meta_line(lines[start - 1]) or _is_contact_line(lines[start - 1])):
+    while start > 0 and (is_meta_line(lines[start - 1]) or _is_contact_line(lines[start - 1])):
         start -= 1
     body, footer = lines[:start], lines[start:]
     # Phone numbers alone are not a footer (an article may end "洽询电话：…"): it needs a key.
-    if not any(_is_meta_line(line) for line in footer):
+    if not any(is_meta_line(line) for line in footer):
         body, footer = lines, []
     # The block may also start on the last line: "…健康城市。发稿单位：体育局".
     glued = _GLUED_FOOTER_RE.search(body[-1]) if body else None
     if glued and glued.start():
         body, footer = [*body[:-1], body[-1][: glued.start()]], [glued.group().strip(), *footer]
-    authors = (_header_fields(line)[0] for line in footer if _is_meta_line(line))
+    authors = (_header_fields(line)[0] for line in footer if is_meta_line(line))
     return next((author for author in authors if author), None), body
 
 

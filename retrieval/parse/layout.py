@@ -1,0 +1,485 @@
+"""Layout recovery for hard-wrapped OCR text: every printed column line on its own line.
+
+Most OCR engines and newspaper archives keep the printed lines: 12–26 characters a line,
+paragraphs separated by blank lines or not at all, headlines as short lines, the masthead
+repeated on every page, stray characters from photos and rules. Split line by line, such
+a file gave 56 "articles" named after wrapped body lines for an issue of 24. The steps:
+
+1. **Page furniture** goes, wherever it is: running heads and mastheads (paper name, date,
+   ``第N版``), page-number lines (``- 2 -``), continuation markers (``下转第2版``,
+   ``上接第1版``) and photo credits (``（摄影 王小明）``, ``本报记者 李华 摄``). Page numbers
+   they print are kept for the articles that follow.
+2. **Debris**, isolated 1–4-character lines (``县``, ``202``, ``综``), goes when it
+   interrupts a paragraph or comes in a run; a short line between a finished paragraph
+   and new text is kept as a headline or label (``新北市`` is a headline).
+3. **The wrap width** is found from the lines themselves, around each line (a window of
+   lines, so pages set in different column widths are each read at their own): a line
+   is *full* when it, plus the first word of the next line, reaches the narrow end of
+   the widths of its neighbourhood, and a full line runs on into the next. Chinese runs
+   on without a space, Latin words with one, a word hyphenated at the line end is
+   joined again.
+4. **Paragraphs** end at a line that is not full, and at a blank line, unless the line
+   before the gap is full and stops mid-sentence (a column or page break cut it).
+5. **Articles**: a headline is a short paragraph without sentence punctuation
+   (:func:`~retrieval.parse.cleanup.is_headline_like`) followed by body text; two
+   headline lines in a row are a section label and a headline (or a headline broken
+   over two lines, joined when the first one is full). Subheads (``一、``, ``（一）``,
+   ``【…】``, a line ending with ``：``) stay in their article. When the file closes
+   its articles (``（记者 张三）`` bylines or ``（issuing department）`` lines, as county
+   papers and the press releases do), a headline opens an article only after a
+   closing, at the top of the text or above a dateline or release header, as on the
+   paragraph-per-line pages of :mod:`~retrieval.parse.pages`; a file without closings
+   (an encyclopedia digest, say) opens one at every headline.
+6. **Bylines** (``本报讯（记者 张三）``, a ``记者 张三 通讯员 李四`` line, a closing
+   ``（张三）``) and release headers (``发稿单位：…``) become the author and leave the body,
+   as in :mod:`~retrieval.parse.structured`.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from retrieval.documents import Article
+from retrieval.parse.cleanup import (
+    ARTICLE_START_RE,
+    LEAD_BYLINE_RE,
+    NAME,
+    ROLE,
+    byline,
+    byline_names,
+    is_headline_like,
+    normalise_line,
+)
+from retrieval.parse.masthead import is_masthead_line, page_number
+from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
+from retrieval.text import SENTENCE_END
+
+__all__ = ["is_wrapped", "split_wrapped"]
+
+# Hard-wrapped text: most lines reach the column width, and columns are narrow. Wide
+# e-paper columns hold up to ~40 characters; a paragraph-per-line file (the seed page)
+# has widths spread over 20–250.
+_MAX_COLUMN = 48
+_MIN_LINES = 8
+_FULL_SHARE = 0.5  # share of the lines within 25% of the column width
+# Widths are read around each line: enough lines for a column's widths to show, few
+# enough that a page in another width is read at its own.
+_WINDOW = 30
+_NARROW_END = 0.15  # quantile of the wrapped lines' widths taken as the column width
+_FULL_SLACK = 2.0  # a line this much narrower than the column still ran to its end
+_DEBRIS_MAX = 4
+# Headlines of papers that close their articles may end with "！" and hold commas; a
+# paragraph without a full stop right after a closing is one up to this width.
+_LOOSE_HEADLINE_MAX = 80
+_FULL_STOP_RE = re.compile("[。；;]")
+
+_SPACES_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
+_LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
+_CLOSING_PUNCT = "，。、；：？！）」』”’》】,.;:?!)"
+_PAGE_NUMBER_LINE_RE = re.compile(
+    r"^(?:[-—–·.\s]*\d{1,3}[-—–·.\s]*|第\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
+    r"|[Pp](?:age)?\.?\s*\d{1,3})$"
+)
+_PAGE_IN_LINE_RE = re.compile(
+    r"第\s*([0-9一二三四五六七八九十]{1,3})\s*[版页頁]|^[-—–·.\s]*(\d{1,3})"
+)
+_CONTINUATION_RE = re.compile(
+    r"[（(]?\s*(?:下转|转至|转|上接|接)\s*第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
+    r"(?:\s*[A-Za-z0-9]{0,3})?\s*[）)]?"
+)
+_NAMES = rf"{NAME}(?:\s*[、\s]\s*{NAME}){{0,3}}"
+_CREDIT_RE = re.compile(
+    rf"^[（(]?\s*(?:(?:本[报報])?(?:记者|記者|通讯员|通訊員)?\s*"
+    rf"(?:摄影|攝影|摄|攝|图|圖|图片|圖片)\s*[/／:：]?\s*{_NAMES}"
+    rf"|(?:本[报報])?(?:记者|記者|通讯员|通訊員)?\s*{_NAMES}\s*(?:摄影?|攝影?))\s*[）)]?$"
+)
+# A byline printed on its own line under the headline: "本报记者 张三 通讯员 李四".
+_BYLINE_LINE_RE = re.compile(rf"^(?:{ROLE}\s*{NAME}\s*(?:[、\s]\s*{NAME})*\s*){{1,3}}$")
+# "活动地点：新营文化中心" or "报名方式：" inside an article.
+_LABEL_RE = re.compile(r"^[^\s：:，,]{2,8}[：:]|.*[：:]$")
+# In papers that close their articles, bare subheads are short ("强化政治引领"); a
+# headline-like line at least this wide opens an article even without a closing before.
+_SUBHEAD_MAX = 12
+_SUBHEAD_RE = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
+    r"|[◆●■★※•▲△◎○□]|【.*】$|第[一二三四五六七八九十\d]+[章节部分])"
+)
+
+
+def char_width(char: str) -> float:
+    """Columns a character takes in print: 1 for Chinese and full-width forms, else 1/2."""
+    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.5
+
+
+def text_width(text: str) -> float:
+    """Printed width of a line in Chinese-character columns (spaces not counted)."""
+    return sum(char_width(c) for c in text if not c.isspace())
+
+
+@dataclass
+class _Line:
+    text: str
+    width: float
+    page: int | None
+    blank_before: bool = False
+
+
+@dataclass
+class _Paragraph:
+    text: str
+    page: int | None
+    lines: int
+    blank_before: bool
+    blank_after: bool = False
+    full_end: bool = False  # its last line ran to the column's end
+
+
+@dataclass
+class _Draft:
+    headline: str
+    section: str | None
+    page: int | None
+    lines: list[str] = field(default_factory=list)
+    author: str | None = None
+    department: str | None = None
+
+
+def is_wrapped(text: str) -> bool:
+    """Whether ``text`` keeps the printed column lines (rather than a paragraph a line).
+
+    Args:
+        text: Decoded text of an issue or page.
+
+    Returns:
+        True when most lines fill a narrow column.
+    """
+    widths = [
+        text_width(line)
+        for line in text.split("\n")
+        if len(_SPACES_RE.sub("", line)) > _DEBRIS_MAX and not _is_furniture(line.strip())
+    ]
+    if len(widths) < _MIN_LINES:
+        return False
+    column = statistics.quantiles(widths, n=10)[-1]  # the 90th percentile
+    if column > _MAX_COLUMN:
+        return False
+    return sum(w >= 0.75 * column for w in widths) >= _FULL_SHARE * len(widths)
+
+
+def split_wrapped(text: str) -> list[Article]:
+    """Recover the articles of hard-wrapped OCR text (see the module docstring).
+
+    Args:
+        text: Decoded text for which :func:`is_wrapped` holds.
+
+    Returns:
+        The articles in reading order, bodies one paragraph per line; ``page`` is set
+        when the text prints page numbers or ``第N版``.
+    """
+    lines = _drop_debris(_content_lines(text))
+    paragraphs = _paragraphs(lines)
+    return _articles(paragraphs)
+
+
+# --- 1. furniture ---------------------------------------------------------------------
+
+
+def _is_furniture(line: str) -> bool:
+    core = _SPACES_RE.sub("", line)
+    if not core:
+        return False
+    return bool(
+        _PAGE_NUMBER_LINE_RE.match(core)
+        or _CONTINUATION_RE.fullmatch(core)
+        or _CREDIT_RE.match(line)
+        or is_masthead_line(line)
+    )
+
+
+def _content_lines(text: str) -> list[_Line]:
+    """The lines of the text with page furniture removed, each with the page it is on."""
+    raw = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
+    # A running head is printed on every page: a short line that recurs, whatever its
+    # page number, is furniture even when it is not recognisably a masthead.
+    shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if 0 < len(line) <= 40)
+    lines: list[_Line] = []
+    page: int | None = None
+    blank = False
+    for line in raw:
+        if not line:
+            blank = True
+            continue
+        shape = re.sub(r"\d+", "#", line)
+        if _is_furniture(line) or (shapes[shape] >= 3 and "#" in shape):
+            page = _printed_page(line) or page
+            # Furniture sits in a page gap: not a paragraph break of its own.
+            continue
+        line = _CONTINUATION_RE.sub("", line).strip()
+        if not line:
+            continue
+        lines.append(_Line(line, text_width(line), page, blank_before=blank))
+        blank = False
+    return lines
+
+
+def _printed_page(line: str) -> int | None:
+    if is_masthead_line(line):
+        return page_number([line])
+    core = _SPACES_RE.sub("", line)
+    if _PAGE_NUMBER_LINE_RE.match(core) and not _CONTINUATION_RE.fullmatch(core):
+        match = _PAGE_IN_LINE_RE.search(core)
+        if match and match.group(2):
+            return int(match.group(2))
+        return page_number([core])
+    return None
+
+
+# --- 2. debris ------------------------------------------------------------------------
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(text) and text[-1] in _LINE_END_PUNCT
+
+
+def _is_short(line: _Line) -> bool:
+    return len(line.text.replace(" ", "")) <= _DEBRIS_MAX
+
+
+def _drop_debris(lines: list[_Line]) -> list[_Line]:
+    """Drop stray short lines; keep a short line that stands between paragraphs."""
+    kept: list[_Line] = []
+    i = 0
+    while i < len(lines):
+        if not _is_short(lines[i]) or _ends_sentence(lines[i].text):
+            kept.append(lines[i])
+            i += 1
+            continue
+        end = i
+        while end < len(lines) and _is_short(lines[end]) and not _ends_sentence(lines[end].text):
+            end += 1
+        previous = kept[-1].text if kept else ""
+        alone = end - i == 1 and any(_is_han(c) for c in lines[i].text)
+        between_paragraphs = not previous or _ends_sentence(previous) or is_headline_like(previous)
+        if alone and between_paragraphs and end < len(lines):
+            kept.append(lines[i])  # a short headline or label ("新北市", "交城县")
+        elif end < len(lines) and lines[i].blank_before and not lines[end].blank_before:
+            # The gap before the debris is the gap before what follows it.
+            lines[end].blank_before = True
+        i = end
+    return kept
+
+
+def _is_han(char: str) -> bool:
+    return unicodedata.east_asian_width(char) == "W" and char.isalpha()
+
+
+# --- 3–4. wrap width and paragraphs ---------------------------------------------------
+
+
+def _column_widths(lines: list[_Line]) -> list[float]:
+    """The column width around each line: the narrow end of its wrapped neighbours."""
+    # Lines that surely ran on (no final punctuation, text right after them) show the
+    # column; a headline or a paragraph's last line would pull the estimate down.
+    runs_on = [
+        i
+        for i in range(len(lines) - 1)
+        if not _ends_sentence(lines[i].text) and not lines[i + 1].blank_before
+    ]
+    every = runs_on if len(runs_on) >= _MIN_LINES else list(range(len(lines)))
+    widths: list[float] = []
+    for i in range(len(lines)):
+        lo = max(0, min(_bisect(every, i) - _WINDOW // 2, len(every) - _WINDOW))
+        near = sorted(lines[j].width for j in every[lo : lo + _WINDOW])
+        widths.append(near[int(_NARROW_END * (len(near) - 1))] if near else 0.0)
+    return widths
+
+
+def _bisect(values: list[int], x: int) -> int:
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _first_word_width(text: str) -> float:
+    """Width of what could not fit at the end of the line before: a word or one char."""
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*", text)
+    return text_width(match.group(0)) if match else char_width(text[0])
+
+
+def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
+    columns = _column_widths(lines)
+    paragraphs: list[_Paragraph] = []
+    for i, line in enumerate(lines):
+        full = i + 1 < len(lines) and (
+            line.width + _first_word_width(lines[i + 1].text) >= columns[i] - _FULL_SLACK
+        )
+        previous = paragraphs[-1] if paragraphs else None
+        if previous is not None and _runs_on(previous, line):
+            previous.text = _join(previous.text, line.text)
+            previous.lines += 1
+        else:
+            if previous is not None:
+                previous.blank_after = line.blank_before
+            previous = _Paragraph(line.text, line.page, 1, line.blank_before)
+            paragraphs.append(previous)
+        previous.full_end = full
+    return paragraphs
+
+
+def _runs_on(paragraph: _Paragraph, line: _Line) -> bool:
+    """Whether ``line`` carries on ``paragraph``, whose last line was full or not."""
+    if not paragraph.full_end:
+        return False
+    if not line.blank_before:
+        return True
+    # Across a gap only a sentence a column or page break cut goes on; a headline whose
+    # last line happens to fill the column is not one.
+    return not (
+        _ends_sentence(paragraph.text)
+        or ARTICLE_START_RE.match(line.text)
+        or (paragraph.blank_before and _is_loose_heading(paragraph, ignore_end=True))
+    )
+
+
+def _join(left: str, right: str) -> str:
+    if left.endswith("-") and left[-2:-1].isalpha() and right[:1].islower():
+        return left[:-1] + right  # "inter-" + "national"
+    if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
+        return f"{left} {right}"
+    return left + right
+
+
+# --- 5–6. articles ----------------------------------------------------------------------
+
+
+def _ends_short(paragraph: _Paragraph) -> bool:
+    """Whether the paragraph's last line stops short of the column (or before a gap)."""
+    return not paragraph.full_end or paragraph.blank_after
+
+
+def _is_heading(paragraph: _Paragraph) -> bool:
+    return (
+        _ends_short(paragraph)
+        and any(c.isalnum() for c in paragraph.text)
+        and is_headline_like(paragraph.text)
+        and not is_meta_line(paragraph.text)
+        and not _BYLINE_LINE_RE.match(paragraph.text)
+        and _closing(paragraph.text) is None
+    )
+
+
+def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> bool:
+    """A headline as papers that close their articles print it after a closing: short,
+    no full stop inside, but it may end with "！", "？" or "。" and hold commas."""
+    return (
+        (ignore_end or _ends_short(paragraph))
+        and any(c.isalnum() for c in paragraph.text)
+        and text_width(paragraph.text) <= _LOOSE_HEADLINE_MAX
+        and not _FULL_STOP_RE.search(paragraph.text[:-1])
+        and not is_meta_line(paragraph.text)
+        and byline(paragraph.text) is None
+        and _closing(paragraph.text) is None
+    )
+
+
+def _is_subhead(text: str) -> bool:
+    """A numbered or bracketed subhead, or a label introducing a list ("报名方式：")."""
+    return bool(_SUBHEAD_RE.match(text) or _LABEL_RE.match(text))
+
+
+def _closing(text: str) -> str | None:
+    """The department of a closing "（department）" line; None for any other line."""
+    match = CLOSING_RE.match(text)
+    if not match or _SUBHEAD_RE.match(text):
+        return None
+    inner = match.group(1).strip()
+    # "（下转第2版）" and "（图为…）" are not departments; a sentence is not one either.
+    if _CONTINUATION_RE.search(text) or any(c in inner for c in "，。；：,;:"):
+        return None
+    return inner
+
+
+def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
+    # Headlines keep their printed punctuation; text is repaired for sentence splitting.
+    texts = [
+        p.text if _is_heading(p) or _is_loose_heading(p) else normalise_line(p.text)
+        for p in paragraphs
+    ]
+    closings = sum(bool(byline(t) or _closing(t)) for t in texts)
+    headings = sum(_is_heading(p) for p in paragraphs)
+    # Papers that close their articles (bylines, departments) use bare headline-like
+    # lines as subheads too; files that never close one start one at every headline.
+    closes = closings >= 2 and closings >= 0.3 * headings
+    drafts: list[_Draft] = []
+    closed = True
+    i = 0
+    while i < len(paragraphs):
+        end = i
+        while end < len(paragraphs) and _is_heading(paragraphs[end]):
+            end += 1
+        if end == i and closes and closed and _is_loose_heading(paragraphs[i]):
+            end = i + 1
+        if end > i and end < len(paragraphs):
+            heads = texts[i:end]
+            after = texts[end]
+            opens = (
+                closed
+                or len(heads) > 1
+                or bool(ARTICLE_START_RE.match(after))
+                or is_meta_line(after)
+                or bool(_BYLINE_LINE_RE.match(after))
+                or (not _is_subhead(heads[0]) and text_width(heads[0]) >= _SUBHEAD_MAX)
+                if closes
+                else len(heads) > 1 or not _is_subhead(heads[0])
+            )
+            if opens or not drafts:
+                section = heads[0] if len(heads) > 1 else None
+                headline = " ".join(heads[1:]) if len(heads) > 1 else heads[0]
+                drafts.append(_Draft(headline, section, paragraphs[i].page))
+            else:
+                drafts[-1].lines.extend(heads)  # a subhead inside the article
+            closed = False
+            i = end
+            continue
+        text = texts[i]
+        if not drafts or closed or (ARTICLE_START_RE.match(text) and drafts[-1].lines):
+            drafts.append(_Draft("", None, paragraphs[i].page))
+        draft = drafts[-1]
+        signed = byline(text)
+        department = _closing(text)
+        if signed:
+            text, draft.author = signed
+        elif department:
+            draft.department, text = department, ""
+        elif _BYLINE_LINE_RE.match(text) and not draft.lines:
+            draft.author, text = byline_names(text), ""
+        closed = bool(signed or department)
+        if text:
+            draft.lines.append(text)
+        i += 1
+    return [_finish(draft) for draft in drafts if draft.lines or draft.headline]
+
+
+def _finish(draft: _Draft) -> Article:
+    header_author, lines = strip_metadata(draft.lines)
+    body = "\n".join(lines)
+    author = draft.author or header_author
+    lead = LEAD_BYLINE_RE.match(body)
+    if author is None and lead:
+        author = byline_names(lead.group(1))
+    return Article(
+        headline=draft.headline,
+        body=body,
+        section=draft.section,
+        author=author or draft.department,
+        page=draft.page,
+    )
