@@ -72,6 +72,9 @@ _WINDOW = 30
 _NARROW_END = 0.15  # quantile of the wrapped lines' widths taken as the column width
 _FULL_SLACK = 2.0  # a line this much narrower than the column still ran to its end
 _DEBRIS_MAX = 4
+_RUNNING_HEAD_REPEATS = 3
+_RUNNING_HEAD_MAX = 30
+_FULL_SHARE_OF_TYPICAL = 0.8  # a line narrower than this share of the median stopped short
 # Headlines of papers that close their articles may end with "！" and hold commas; a
 # paragraph without a full stop right after a closing is one up to this width.
 _LOOSE_HEADLINE_MAX = 80
@@ -205,7 +208,7 @@ def _content_lines(text: str) -> list[_Line]:
     raw = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
     # A running head is printed on every page: a short line that recurs, whatever its
     # page number, is furniture even when it is not recognisably a masthead.
-    shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if 0 < len(line) <= 40)
+    shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if line)
     lines: list[_Line] = []
     page: int | None = None
     blank = False
@@ -214,7 +217,7 @@ def _content_lines(text: str) -> list[_Line]:
             blank = True
             continue
         shape = re.sub(r"\d+", "#", line)
-        if _is_furniture(line) or (shapes[shape] >= 3 and "#" in shape):
+        if _is_furniture(line) or _is_running_head(line, shapes[shape]):
             page = _printed_page(line) or page
             # Furniture sits in a page gap: not a paragraph break of its own.
             continue
@@ -224,6 +227,16 @@ def _content_lines(text: str) -> list[_Line]:
         lines.append(_Line(line, text_width(line), page, blank_before=blank))
         blank = False
     return lines
+
+
+def _is_running_head(line: str, repeats: int) -> bool:
+    """A short line printed again and again with another number: "交城报 第3版"."""
+    return (
+        repeats >= _RUNNING_HEAD_REPEATS
+        and bool(re.search(r"\d", line))
+        and text_width(line) <= _RUNNING_HEAD_MAX
+        and not re.search("[，。,；;！？]", line)
+    )
 
 
 def _printed_page(line: str) -> int | None:
@@ -252,6 +265,7 @@ def _is_short(line: _Line) -> bool:
 def _drop_debris(lines: list[_Line]) -> list[_Line]:
     """Drop stray short lines; keep a short line that stands between paragraphs."""
     kept: list[_Line] = []
+    typical = statistics.median([line.width for line in lines] or [0.0])
     i = 0
     while i < len(lines):
         if not _is_short(lines[i]) or _ends_sentence(lines[i].text):
@@ -261,10 +275,31 @@ def _drop_debris(lines: list[_Line]) -> list[_Line]:
         end = i
         while end < len(lines) and _is_short(lines[end]) and not _ends_sentence(lines[end].text):
             end += 1
-        previous = kept[-1].text if kept else ""
+        previous = kept[-1] if kept else None
         alone = end - i == 1 and any(_is_han(c) for c in lines[i].text)
-        between_paragraphs = not previous or _ends_sentence(previous) or is_headline_like(previous)
-        if alone and between_paragraphs and end < len(lines):
+        # Between paragraphs: after a finished sentence, or set apart by blank lines
+        # from a line that stopped short of the column.
+        # Between paragraphs: after a line that stopped short of the column at the end
+        # of a sentence or headline, or set apart from it by blank lines.
+        stopped_short = previous is None or previous.width < _FULL_SHARE_OF_TYPICAL * typical
+        set_apart = lines[i].blank_before and end < len(lines) and lines[end].blank_before
+        between_paragraphs = (
+            previous is None
+            or (
+                (stopped_short or set_apart)
+                and (_ends_sentence(previous.text) or is_headline_like(previous.text))
+            )
+            or (stopped_short and set_apart)
+        )
+        # The last few characters of a paragraph or headline, before a blank line.
+        tail = (
+            previous is not None
+            and not stopped_short
+            and not _ends_sentence(previous.text)
+            and not lines[i].blank_before
+            and (end == len(lines) or lines[end].blank_before)
+        )
+        if alone and (tail or (between_paragraphs and end < len(lines))):
             kept.append(lines[i])  # a short headline or label ("新北市", "交城县")
         elif end < len(lines) and lines[i].blank_before and not lines[end].blank_before:
             # The gap before the debris is the gap before what follows it.
@@ -323,7 +358,14 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             line.width + _first_word_width(lines[i + 1].text) >= columns[i] - _FULL_SLACK
         )
         previous = paragraphs[-1] if paragraphs else None
-        if previous is not None and _runs_on(previous, line):
+        # A headline-like line set apart by blank lines is a headline, not the rest of
+        # a sentence cut by a column break.
+        alone = line.blank_before and (i + 1 == len(lines) or lines[i + 1].blank_before)
+        if (
+            previous is not None
+            and not (alone and is_headline_like(line.text))
+            and _runs_on(previous, line)
+        ):
             previous.text = _join(previous.text, line.text)
             previous.lines += 1
         else:
