@@ -94,6 +94,9 @@ def normalise_line(raw: str) -> str:
     line = HSPACE_RE.sub(" ", line).strip()
     line = _ASCII_PUNCT_RE.sub(lambda m: _FULL_WIDTH[m.group(1) or "."], line)
     prefix = suffix = ""
+    lead = LEAD_BYLINE_RE.match(line)
+    if lead:  # "本报讯（记者 张三 李四）": the spaces separate names, keep them
+        prefix, line = lead.group(0), line[lead.end() :]
     dateline = _DATELINE_RE.match(line)
     if dateline:  # "本报讯 " is a dateline: the space after it is the paper's, keep it
         prefix, line = dateline.group(1) + " ", line[dateline.end() :]

@@ -64,12 +64,13 @@ __all__ = ["is_wrapped", "split_wrapped"]
 # e-paper columns hold up to ~40 characters; a paragraph-per-line file (the seed page)
 # has widths spread over 20–250.
 _MAX_COLUMN = 48
-_MIN_LINES = 8
+_MIN_LINES = 5
 _FULL_SHARE = 0.5  # share of the lines within 25% of the column width
 # Widths are read around each line: enough lines for a column's widths to show, few
 # enough that a page in another width is read at its own.
 _WINDOW = 30
 _NARROW_END = 0.15  # quantile of the wrapped lines' widths taken as the column width
+_COLUMN_SHARE = 0.7  # lines narrower than this share of the widest are not column lines
 _FULL_SLACK = 2.0  # a line this much narrower than the column still ran to its end
 _DEBRIS_MAX = 4
 _RUNNING_HEAD_REPEATS = 3
@@ -119,8 +120,8 @@ def char_width(char: str) -> float:
 
 
 def text_width(text: str) -> float:
-    """Printed width of a line in Chinese-character columns (spaces not counted)."""
-    return sum(char_width(c) for c in text if not c.isspace())
+    """Printed width of a line in Chinese-character columns."""
+    return sum(char_width(c) for c in text)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _content_lines(text: str) -> list[_Line]:
     shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if line)
     lines: list[_Line] = []
     page: int | None = None
-    blank = False
+    blank = True  # the top of the text is as good as a blank line
     for line in raw:
         if not line:
             blank = True
@@ -329,6 +330,9 @@ def _column_widths(lines: list[_Line]) -> list[float]:
     for i in range(len(lines)):
         lo = max(0, min(_bisect(every, i) - _WINDOW // 2, len(every) - _WINDOW))
         near = sorted(lines[j].width for j in every[lo : lo + _WINDOW])
+        # Headlines and labels among them are much narrower than the column: left out.
+        # (The widest are not the measure either: a URL or a long number overruns.)
+        near = [w for w in near if w >= _COLUMN_SHARE * near[int(0.9 * (len(near) - 1))]]
         widths.append(near[int(_NARROW_END * (len(near) - 1))] if near else 0.0)
     return widths
 
@@ -354,8 +358,11 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     columns = _column_widths(lines)
     paragraphs: list[_Paragraph] = []
     for i, line in enumerate(lines):
-        full = i + 1 < len(lines) and (
-            line.width + _first_word_width(lines[i + 1].text) >= columns[i] - _FULL_SLACK
+        # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
+        full = (
+            i + 1 < len(lines)
+            and line.width + _first_word_width(lines[i + 1].text) >= columns[i] - _FULL_SLACK
+            and not ARTICLE_START_RE.match(lines[i + 1].text)
         )
         previous = paragraphs[-1] if paragraphs else None
         # A headline-like line set apart by blank lines is a headline, not the rest of
@@ -387,7 +394,6 @@ def _runs_on(paragraph: _Paragraph, line: _Line) -> bool:
     # last line happens to fill the column is not one.
     return not (
         _ends_sentence(paragraph.text)
-        or ARTICLE_START_RE.match(line.text)
         or (paragraph.blank_before and _is_loose_heading(paragraph, ignore_end=True))
     )
 
@@ -451,11 +457,8 @@ def _closing(text: str) -> str | None:
 
 
 def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
-    # Headlines keep their printed punctuation; text is repaired for sentence splitting.
-    texts = [
-        p.text if _is_heading(p) or _is_loose_heading(p) else normalise_line(p.text)
-        for p in paragraphs
-    ]
+    # Body text is repaired for sentence splitting; headlines keep their printed form.
+    texts = [normalise_line(p.text) for p in paragraphs]
     closings = sum(bool(byline(t) or _closing(t)) for t in texts)
     headings = sum(_is_heading(p) for p in paragraphs)
     # Papers that close their articles (bylines, departments) use bare headline-like
@@ -484,8 +487,9 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
                 else len(heads) > 1 or not _is_subhead(heads[0])
             )
             if opens or not drafts:
-                section = heads[0] if len(heads) > 1 else None
-                headline = " ".join(heads[1:]) if len(heads) > 1 else heads[0]
+                printed = [p.text for p in paragraphs[i:end]]
+                section = printed[0] if len(printed) > 1 else None
+                headline = " ".join(printed[1:]) if len(printed) > 1 else printed[0]
                 drafts.append(_Draft(headline, section, paragraphs[i].page))
             else:
                 drafts[-1].lines.extend(heads)  # a subhead inside the article

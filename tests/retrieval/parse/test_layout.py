@@ -1,0 +1,268 @@
+"""Tests for retrieval.parse.layout: hard-wrapped OCR text, one phenomenon at a time.
+
+Each test prints a small issue the way OCR engines keep the column lines and checks
+that :func:`retrieval.parse.split_articles` recovers the articles as printed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from retrieval.documents import Article
+from retrieval.parse import read_issue, split_articles
+from retrieval.parse.layout import is_wrapped, text_width
+
+ROOT = Path(__file__).resolve().parents[3]
+SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
+
+FIRST = (
+    "本报讯 3月5日，县城关镇老旧小区改造工程正式开工，计划年内完成12个小区的管网更新和"
+    "外墙保温改造，惠及居民2100余户。",
+    "改造过程中，镇里坚持居民点单、政府买单，先后召开居民议事会30余场，收集意见建议86条。",
+)
+SECOND = (
+    "本报讯 日前，西营镇千亩大棚蔬菜进入采摘旺季，黄瓜、西红柿、辣椒等陆续上市，日均销售量达15吨。",
+    "种植户张大爷说，今年的菜价不错，一个大棚能收入3万多元，比去年多了一成。",
+)
+
+
+def _wrap(paragraph: str, width: int) -> list[str]:
+    """Hard-wrap like a column of ``width`` characters (Latin runs kept whole)."""
+    lines, line = [], ""
+    for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9.,:/%-]*|.", paragraph):
+        if line and text_width(line + token) > width and token not in "，。、；：？！）」』”":
+            lines.append(line)
+            line = ""
+        line += token
+    return [*lines, line] if line else lines
+
+
+def _page(*blocks: str | tuple[str, ...], width: int = 18, blank: bool = True) -> str:
+    """Lay out headlines (str) and articles' paragraphs (tuples) as wrapped OCR text."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, str):
+            out += ["", block, ""] if blank else [block]
+            continue
+        for paragraph in block:
+            out += [*_wrap(paragraph, width), *([""] if blank else [])]
+    return "\n".join(out)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _shape(articles: list[Article]) -> list[tuple[str, str]]:
+    return [(a.headline, _squash(a.body)) for a in articles]
+
+
+# --- recognising the layout ---------------------------------------------------------------
+
+
+def test_wrapped_text_is_recognised_and_paragraph_text_is_not() -> None:
+    assert is_wrapped(_page("城关镇老旧小区改造开工", FIRST, width=18))
+    assert not is_wrapped(SEED.read_text(encoding="utf-8"))
+    assert not is_wrapped("\n".join(FIRST + SECOND))
+
+
+def test_the_seed_page_parses_as_before() -> None:
+    headlines = [a.headline for a in read_issue(SEED).articles]
+    assert len(headlines) == 6
+    assert headlines[3] == "人勤春来早 项目施工忙"
+
+
+# --- joining wrapped lines -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [12, 18, 26])
+@pytest.mark.parametrize("blank", [True, False])
+def test_wrapped_lines_join_into_paragraphs(width: int, blank: bool) -> None:
+    text = _page(
+        "城关镇老旧小区改造开工", FIRST, "西营镇大棚蔬菜喜获丰收", SECOND, width=width, blank=blank
+    )
+    articles = split_articles(text)
+    assert [a.headline for a in articles] == ["城关镇老旧小区改造开工", "西营镇大棚蔬菜喜获丰收"]
+    assert articles[0].body.replace("\n", "") == "".join(FIRST)
+    assert articles[1].body.replace("\n", "") == "".join(SECOND)
+    if blank:  # blank lines between paragraphs keep them apart
+        assert articles[0].body.split("\n") == list(FIRST)
+
+
+def test_latin_words_get_one_space_and_hyphenated_words_are_joined() -> None:
+    paragraph = (
+        "会上，来自荷兰的专家介绍了smart city and sustainable infra-structure planning的经验，"
+        "并推荐了NET ZERO TAINAN计划。"
+    )
+    lines = [
+        "智慧城市论坛在县城举行",
+        "",
+        "会上，来自荷兰的专家介绍了smart",
+        "city and sustainable infra-",
+        "structure planning的经验，并推荐",
+        "了NET ZERO TAINAN计划。",
+        "",
+        *_wrap(FIRST[1], 16),
+    ]
+    article = split_articles("\n".join(lines))[0]
+    assert article.body.split("\n")[0] == paragraph.replace("infra-structure", "infrastructure")
+
+
+def test_stray_spaces_inside_chinese_are_removed() -> None:
+    lines = _wrap(FIRST[0], 18)
+    lines[1] = lines[1][:5] + " " + lines[1][5:]
+    lines[2] = lines[2][:3] + " " + lines[2][3:]
+    article = split_articles("\n".join(["老旧小区改造开工", "", *lines, "", *_wrap(FIRST[1], 18)]))[
+        0
+    ]
+    assert article.body.split("\n")[0] == FIRST[0]
+
+
+def test_ragged_line_widths() -> None:
+    # Some engines do not keep the column's measure: 16 to 20 characters a line.
+    lines = ["城关镇老旧小区改造开工", ""]
+    widths = [16, 20, 18, 17, 20, 16, 19]
+    for paragraph in (*FIRST, SECOND[1]):
+        rest = paragraph
+        while rest:
+            width = widths[len(lines) % len(widths)]
+            lines.append(rest[:width])
+            rest = rest[width:]
+    article = split_articles("\n".join(lines))[0]
+    assert _squash(article.body) == _squash("".join((*FIRST, SECOND[1])))
+
+
+# --- headlines -----------------------------------------------------------------------------
+
+
+def test_short_headlines_between_blank_lines_open_articles() -> None:
+    # An encyclopedia digest: bare titles, no bylines.
+    text = _page("新北市", FIRST, "浙江省_(中華民國)", SECOND, width=20)
+    assert [a.headline for a in split_articles(text)] == ["新北市", "浙江省_(中華民國)"]
+
+
+def test_a_headline_broken_over_two_lines_is_joined() -> None:
+    headline = "县城关镇全力推进老旧小区改造工程 惠及居民两千余户"
+    lines = [headline[:18], headline[18:], *_wrap(FIRST[0], 18), *_wrap(FIRST[1], 18)]
+    lines += ["（王建国）", "西营镇千亩大棚蔬菜喜获丰收", *_wrap(SECOND[0], 18), "（赵磊）"]
+    articles = split_articles("\n".join(lines))
+    assert [_squash(a.headline) for a in articles] == [
+        _squash(headline),
+        "西营镇千亩大棚蔬菜喜获丰收",
+    ]
+    assert [a.author for a in articles] == ["王建国", "赵磊"]
+
+
+def test_subheads_stay_inside_their_article() -> None:
+    text = _page(
+        "县委统战部工作综述",
+        FIRST[:1],
+        "一、强化政治引领",
+        FIRST[1:],
+        "（二）服务中心大局",
+        SECOND[1:],
+        "【下一步工作】",
+        FIRST[1:],
+        width=20,
+    )
+    articles = split_articles(text)
+    assert [a.headline for a in articles] == ["县委统战部工作综述"]
+    assert "一、强化政治引领" in articles[0].body.split("\n")
+    assert "（二）服务中心大局" in articles[0].body.split("\n")
+
+
+def test_a_section_label_above_a_headline() -> None:
+    text = _page("交城县", "城关镇老旧小区改造开工", FIRST, width=18)
+    article = split_articles(text)[0]
+    assert (article.section, article.headline) == ("交城县", "城关镇老旧小区改造开工")
+
+
+# --- debris and furniture ------------------------------------------------------------------
+
+
+def test_debris_lines_are_dropped_and_the_paragraph_joined_again() -> None:
+    lines = _wrap(FIRST[0], 16)
+    for debris in ("县", "202", "综", "2"):
+        lines.insert(2, debris)
+    text = "\n".join(["城关镇老旧小区改造开工", "", *lines, "", *_wrap(FIRST[1], 16)])
+    article = split_articles(text)[0]
+    assert article.body.split("\n")[0] == FIRST[0]
+    single = _wrap(SECOND[0], 16)
+    single.insert(3, "综")
+    text = "\n".join(["西营镇大棚蔬菜喜获丰收", "", *single, *_wrap(SECOND[1], 16)])
+    assert _squash(split_articles(text)[0].body) == _squash("".join(SECOND))
+
+
+def test_page_furniture_is_dropped_and_pages_are_kept() -> None:
+    body = _wrap(FIRST[0] + FIRST[1] + SECOND[1], 16)
+    lines = [
+        "交城报  2024年3月1日  星期五  第1版",
+        "城关镇老旧小区改造开工",
+        "",
+        *body[:4],
+        "（下转第2版）",
+        "- 1 -",
+        "交城报  2024年3月1日  星期五  第2版",
+        "（上接第1版）",
+        *body[4:],
+        "（摄影 王小明）",
+        "（记者 范英哲）",
+        "西营镇大棚蔬菜喜获丰收",
+        *_wrap(SECOND[0], 16),
+        "本报记者 李华 摄",
+        "（赵磊）",
+        "- 2 -",
+    ]
+    articles = split_articles("\n".join(lines))
+    assert [a.headline for a in articles] == ["城关镇老旧小区改造开工", "西营镇大棚蔬菜喜获丰收"]
+    assert _squash(articles[0].body) == _squash(FIRST[0] + FIRST[1] + SECOND[1])
+    assert _squash(articles[1].body) == _squash(SECOND[0])
+    assert [a.page for a in articles] == [1, 2]
+    assert [a.author for a in articles] == ["范英哲", "赵磊"]
+
+
+# --- bylines -------------------------------------------------------------------------------
+
+
+def test_bylines_become_the_author() -> None:
+    lead = "本报讯（记者 司瑞东 通讯员 梁赟）" + FIRST[0].removeprefix("本报讯 ")
+    text = _page(
+        "城关镇老旧小区改造开工",
+        (lead, FIRST[1]),
+        "西营镇大棚蔬菜喜获丰收",
+        ("本报记者 张三 通讯员 李四", *SECOND),
+        width=18,
+    )
+    articles = split_articles(text)
+    assert [a.author for a in articles] == ["司瑞东、梁赟", "张三、李四"]
+    assert not articles[1].body.startswith("本报记者")
+
+
+def test_a_department_line_closes_a_release() -> None:
+    text = "\n".join(
+        [
+            "城关镇老旧小区改造开工",
+            *_wrap(FIRST[0], 20),
+            *_wrap(FIRST[1], 20),
+            "（城关镇人民政府）",
+            "西营镇大棚蔬菜喜获丰收",
+            *_wrap(SECOND[0], 20),
+            *_wrap(SECOND[1], 20),
+            "（西营镇农业办公室）",
+        ]
+    )
+    articles = split_articles(text)
+    assert [a.author for a in articles] == ["城关镇人民政府", "西营镇农业办公室"]
+    assert all("（" not in a.body.split("\n")[-1][:1] for a in articles)
+
+
+def test_traditional_script() -> None:
+    first = "縣城關鎮老舊小區改造工程正式開工，計劃年內完成12個小區的管網更新和外牆保溫改造。"
+    second = "日前，西營鎮千畝大棚蔬菜進入採摘旺季，黃瓜、番茄、辣椒等陸續上市，日均銷量達15噸。"
+    text = _page("城關鎮舊小區改造開工", (first, first), "西營鎮蔬菜喜獲豐收", (second, second))
+    articles = split_articles(text)
+    assert [a.headline for a in articles] == ["城關鎮舊小區改造開工", "西營鎮蔬菜喜獲豐收"]
+    assert articles[1].body.split("\n") == [second, second]
