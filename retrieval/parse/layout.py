@@ -75,10 +75,12 @@ _FULL_SLACK = 2.0  # a line this much narrower than the column still ran to its 
 _DEBRIS_MAX = 4
 _RUNNING_HEAD_REPEATS = 3
 _RUNNING_HEAD_MAX = 30
+_PAPER_NAME_MAX = 12
 _FULL_SHARE_OF_TYPICAL = 0.8  # a line narrower than this share of the median stopped short
 # Headlines of papers that close their articles may end with "！" and hold commas; a
 # paragraph without a full stop right after a closing is one up to this width.
 _LOOSE_HEADLINE_MAX = 80
+_MAX_HEADLINE_LINES = 3
 _FULL_STOP_RE = re.compile("[。；;]")
 
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
@@ -220,6 +222,9 @@ def _content_lines(text: str) -> list[_Line]:
         shape = re.sub(r"\d+", "#", line)
         if _is_furniture(line) or _is_running_head(line, shapes[shape]):
             page = _printed_page(line) or page
+            # The paper's name printed on its own line right above the date.
+            if lines and not blank and lines[-1].blank_before and _is_paper_name(lines[-1].text):
+                lines.pop()
             # Furniture sits in a page gap: not a paragraph break of its own.
             continue
         line = _CONTINUATION_RE.sub("", line).strip()
@@ -228,6 +233,10 @@ def _content_lines(text: str) -> list[_Line]:
         lines.append(_Line(line, text_width(line), page, blank_before=blank))
         blank = False
     return lines
+
+
+def _is_paper_name(line: str) -> bool:
+    return text_width(line) <= _PAPER_NAME_MAX and not re.search(r"[\d，。,；;：:！？]", line)
 
 
 def _is_running_head(line: str, repeats: int) -> bool:
@@ -371,7 +380,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         if (
             previous is not None
             and not (alone and is_headline_like(line.text))
-            and _runs_on(previous, line)
+            and _runs_on(previous, line, paragraphs[-2] if len(paragraphs) > 1 else None)
         ):
             previous.text = _join(previous.text, line.text)
             previous.lines += 1
@@ -384,18 +393,27 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     return paragraphs
 
 
-def _runs_on(paragraph: _Paragraph, line: _Line) -> bool:
-    """Whether ``line`` carries on ``paragraph``, whose last line was full or not."""
-    if not paragraph.full_end:
+def _runs_on(paragraph: _Paragraph, line: _Line, before: _Paragraph | None) -> bool:
+    """Whether ``line`` carries on ``paragraph`` (``before`` is the one before it)."""
+    if not paragraph.full_end or _is_closing_line(paragraph.text):
         return False
     if not line.blank_before:
         return True
     # Across a gap only a sentence a column or page break cut goes on; a headline whose
     # last line happens to fill the column is not one.
+    # (A headline's second line follows its first one, which stopped short.)
+    starts_block = paragraph.blank_before or (
+        before is not None and not before.full_end and is_headline_like(before.text)
+    )
     return not (
         _ends_sentence(paragraph.text)
-        or (paragraph.blank_before and _is_loose_heading(paragraph, ignore_end=True))
+        or (starts_block and _is_loose_heading(paragraph, ignore_end=True))
     )
+
+
+def _is_closing_line(text: str) -> bool:
+    """A whole "（记者 张三）" or "（issuing department）" line: the end of an article."""
+    return (byline(text) is not None and text.lstrip()[:1] in "（(") or _closing(text) is not None
 
 
 def _join(left: str, right: str) -> str:
@@ -434,6 +452,7 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
         and text_width(paragraph.text) <= _LOOSE_HEADLINE_MAX
         and not _FULL_STOP_RE.search(paragraph.text[:-1])
         and not is_meta_line(paragraph.text)
+        and not ARTICLE_START_RE.match(paragraph.text)
         and byline(paragraph.text) is None
         and _closing(paragraph.text) is None
     )
@@ -471,8 +490,18 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
         end = i
         while end < len(paragraphs) and _is_heading(paragraphs[end]):
             end += 1
-        if end == i and closes and closed and _is_loose_heading(paragraphs[i]):
-            end = i + 1
+        if closes and closed:
+            # After a closing the next lines are a headline, even one that ends with
+            # "！" or holds commas (up to a main title and a subtitle).
+            while (
+                end < len(paragraphs)
+                and end - i < _MAX_HEADLINE_LINES
+                and _is_loose_heading(paragraphs[end])
+                and (end == i or not paragraphs[end].blank_before)
+                and text_width("".join(p.text for p in paragraphs[i : end + 1]))
+                <= _LOOSE_HEADLINE_MAX
+            ):
+                end += 1
         if end > i and end < len(paragraphs):
             heads = texts[i:end]
             after = texts[end]
@@ -487,9 +516,7 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
                 else len(heads) > 1 or not _is_subhead(heads[0])
             )
             if opens or not drafts:
-                printed = [p.text for p in paragraphs[i:end]]
-                section = printed[0] if len(printed) > 1 else None
-                headline = " ".join(printed[1:]) if len(printed) > 1 else printed[0]
+                section, headline = _section_and_headline(paragraphs[i:end])
                 drafts.append(_Draft(headline, section, paragraphs[i].page))
             else:
                 drafts[-1].lines.extend(heads)  # a subhead inside the article
@@ -513,6 +540,19 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             draft.lines.append(text)
         i += 1
     return [_finish(draft) for draft in drafts if draft.lines or draft.headline]
+
+
+def _section_and_headline(heads: list[_Paragraph]) -> tuple[str | None, str]:
+    """Lines printed together are one headline (main title and subtitle); a line set
+    apart above them by a blank line is the section label ("交城县")."""
+    groups: list[list[str]] = []
+    for head in heads:
+        if not groups or head.blank_before:
+            groups.append([])
+        groups[-1].append(head.text)
+    if len(groups) == 1:
+        return None, " ".join(groups[0])
+    return " ".join(groups[0]), " ".join(line for group in groups[1:] for line in group)
 
 
 def _finish(draft: _Draft) -> Article:
