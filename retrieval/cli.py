@@ -19,7 +19,7 @@ from retrieval import __version__
 from retrieval.answer import QuestionError, answer_question
 from retrieval.config import Settings
 from retrieval.filters import Filters
-from retrieval.render import answer_to_json, render_text
+from retrieval.render import UNTITLED, answer_to_json, render_text
 from retrieval.search import DEFAULT_MODE, MODES, Fusion, Mode, Searcher
 from retrieval.store import IndexReader, StoreError, check_index, open_writer, read_current
 
@@ -47,6 +47,10 @@ model_option = click.option(
 
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _embedder(model: Path | None) -> Embedder:
@@ -116,6 +120,8 @@ def ingest(
 
     Unchanged files are skipped, changed ones replace their issue. Files that cannot be
     read are reported and the rest still indexed; the exit code is 1 if any failed.
+    Each added or replaced issue is listed with its articles and chunks; one whose split
+    into articles looks wrong gets a warning: see it with `bulletin-qa show ISSUE`.
     """
     from retrieval.ingest import ingest as run_ingest
 
@@ -155,11 +161,23 @@ def ingest(
                 "cached": report.cached,
                 "generation": report.generation,
                 "seconds": round(report.seconds, 3),
+                "issues": [dataclasses.asdict(i) for i in report.issues],
             }
         )
     else:
         for name, reason in report.failed:
             click.echo(f"error: {name}: {reason}", err=True)
+        for issue in report.issues:
+            click.echo(
+                f"{issue.issue}: {_count(issue.articles, 'article')}, "
+                f"{_count(issue.chunks, 'chunk')}"
+            )
+            for warning in issue.warnings:
+                click.echo(
+                    f"warning: {issue.source}: {warning}; "
+                    f"check with `bulletin-qa show {issue.issue}`",
+                    err=True,
+                )
         click.echo(
             f"{len(report.added)} added, {len(report.replaced)} replaced, "
             f"{len(report.unchanged)} unchanged, {len(report.failed)} failed; "
@@ -331,6 +349,66 @@ def list_issues(index_dir: Path, as_json: bool) -> None:
         date = i.date.isoformat() if i.date else "—"
         click.echo(f"{i.issue}\t{date}\t{i.title or ''}\t{i.articles} articles\t{i.chunks} chunks")
     click.echo(f"{len(issues)} issues, generation {reader.generation}", err=True)
+
+
+@cli.command()
+@click.argument("issue")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the issue as JSON.")
+def show(issue: str, index_dir: Path, as_json: bool) -> None:
+    """Show how ISSUE (an id as shown by `list`) was split into articles.
+
+    Lists the issue's date, title and source, then its articles as indexed: number,
+    characters of body, headline, section, page and author. Many tiny articles, or one
+    holding the whole issue, mean the layout was not recognised.
+    """
+    try:
+        reader = IndexReader(index_dir)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = reader.issue(issue)
+    if summary is None:
+        raise click.ClickException(
+            f"no issue {issue!r} in the index: `bulletin-qa list` shows the issues"
+        )
+    articles = reader.articles(issue)
+    date = summary.date.isoformat() if summary.date else None
+    if as_json:
+        _print_json(
+            {
+                "issue": summary.issue,
+                "date": date,
+                "title": summary.title,
+                "source": summary.source,
+                "articles": [
+                    {
+                        "index": a.index,
+                        "headline": a.headline,
+                        "section": a.section,
+                        "author": a.author,
+                        "page": a.page,
+                        "chars": a.chars,
+                    }
+                    for a in articles
+                ],
+            }
+        )
+        return
+    click.echo(f"issue:  {summary.issue}")
+    click.echo(f"date:   {date or '—'}")
+    click.echo(f"title:  {summary.title or '—'}")
+    click.echo(f"source: {summary.source}")
+    click.echo(f"{_count(len(articles), 'article')}, {_count(summary.chunks, 'chunk')}\n")
+    width = len(str(max((a.chars for a in articles), default=0)))
+    for a in articles:
+        parts = [f"《{a.headline}》" if a.headline else UNTITLED]
+        if a.section:
+            parts.append(a.section)
+        if a.page is not None:
+            parts.append(f"第{a.page}版")
+        if a.author:
+            parts.append(a.author)
+        click.echo(f"{a.index:>3}. {a.chars:>{width}} chars  {' · '.join(parts)}")
 
 
 @cli.command()

@@ -28,15 +28,52 @@ SUFFIXES = frozenset({".txt", ".text", ".pdf"})
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
 
+# When the layout of a page is not recognised, its lines or paragraphs become "articles"
+# of their own, or nothing is split and one article holds the whole file. Real issues are
+# far from both: of the 7,438 articles of the corpus's 366 issues none has under 100
+# characters of body (1% under 192, median 731) and the longest has 5,241; the seed
+# page's six have 383 to 1,817.
+# An issue is suspect when more than half of its articles, and at least this many, are
+# shorter than SHORT_ARTICLE_CHARS: a few short notices happen, a majority of fragments
+# in a page of several articles does not.
+MIN_ARTICLES_CHECKED = 4
+SHORT_ARTICLE_CHARS = 60
+# An article longer than this is most likely a whole issue left unsplit: nearly four
+# times the longest corpus article, and above the long texts a paper does print whole
+# (a full work report can run past 10,000 characters). A whole corpus issue holds 16,089
+# characters of body in the median and 32,355 at most, so an unsplit issue of average
+# length is not caught: the short-article rule is the main check.
+LONG_ARTICLE_CHARS = 20_000
+
+
+@dataclass
+class IssueReport:
+    """One issue an ingest added or replaced, and how its text was split.
+
+    Attributes:
+        issue: The issue id.
+        source: The file (or page files) it was read from.
+        articles: Number of articles found.
+        chunks: Number of chunks indexed.
+        warnings: Why the split into articles looks wrong (see :func:`split_warnings`).
+    """
+
+    issue: str
+    source: str
+    articles: int
+    chunks: int
+    warnings: list[str] = field(default_factory=list)
+
 
 @dataclass
 class IngestReport:
-    """What an ingest did, file by file."""
+    """What an ingest did, file by file; ``issues`` details the added and replaced ones."""
 
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    issues: list[IssueReport] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
     cached: int = 0
@@ -86,6 +123,35 @@ def find_files(paths: Iterable[Path]) -> list[Path]:
         else:
             found.append(path)
     return list(dict.fromkeys(found))
+
+
+def split_warnings(issue: Issue) -> list[str]:
+    """Say why an issue's split into articles looks wrong, if it does.
+
+    Catches the two ways a page whose layout was not recognised goes wrong: mostly tiny
+    "articles" (lines or paragraphs taken for articles), or one article holding what
+    should have been many (see :data:`SHORT_ARTICLE_CHARS` and :data:`LONG_ARTICLE_CHARS`).
+
+    Args:
+        issue: A parsed issue.
+
+    Returns:
+        One sentence per problem found, for an editor; empty when the split looks right.
+    """
+    warnings = []
+    lengths = [len(article.body) for article in issue.articles]
+    short = sum(n < SHORT_ARTICLE_CHARS for n in lengths)
+    if len(lengths) >= MIN_ARTICLES_CHECKED and short * 2 > len(lengths):
+        warnings.append(
+            f"{short} of {len(lengths)} articles are under {SHORT_ARTICLE_CHARS} characters: "
+            "the layout may not have been recognised"
+        )
+    warnings.extend(
+        f"article {number} has {n} characters: the issue may not have been split into articles"
+        for number, n in enumerate(lengths, 1)
+        if n > LONG_ARTICLE_CHARS
+    )
+    return warnings
 
 
 def _content_hash(sources: list[tuple[str, bytes]]) -> str:
@@ -335,5 +401,14 @@ def _index(
             p.issue, p.content_hash, p.chunks, p.embed_hashes, matrix, tokens, p.sources
         )
         report.chunks += len(p.chunks)
+        report.issues.append(
+            IssueReport(
+                p.issue.issue_id,
+                p.issue.source,
+                len(p.issue.articles),
+                len(p.chunks),
+                split_warnings(p.issue),
+            )
+        )
     report.generation = writer.publish()
     report.lap("store")

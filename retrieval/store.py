@@ -174,6 +174,27 @@ class IssueSummary:
     ingested_at: str
 
 
+@dataclass(frozen=True)
+class ArticleSummary:
+    """One article of an issue as stored: what ``bulletin-qa show`` lists.
+
+    Attributes:
+        index: Position in the issue, from 1.
+        headline: The headline ("" when the page lost it).
+        section: Section or column label, when printed.
+        author: Reporter or issuing department, when printed.
+        page: Page number, when known.
+        chars: Characters of body.
+    """
+
+    index: int
+    headline: str
+    section: str | None
+    author: str | None
+    page: int | None
+    chars: int
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -511,15 +532,28 @@ class IndexReader:
 
     def issues(self) -> list[IssueSummary]:
         """List the issues of the live generation, newest first."""
+        return self._issue_summaries()
+
+    def issue(self, issue_key: str) -> IssueSummary | None:
+        """The issue ``issue_key`` of the live generation, or None when it is not indexed."""
+        found = self._issue_summaries(issue_key)
+        return found[0] if found else None
+
+    def _issue_summaries(self, issue_key: str | None = None) -> list[IssueSummary]:
+        where = _LIVE
+        args: dict[str, object] = {"gen": self.generation}
+        if issue_key is not None:
+            where += " AND i.issue_key = :key"
+            args["key"] = issue_key
         with self._lock:
             rows = self._conn.execute(
                 f"""SELECT i.issue_key, i.title, i.date, i.source, i.ingested_at,
                            (SELECT count(*) FROM articles a WHERE a.issue_id = i.id) AS n_art,
                            (SELECT count(*) FROM chunks c JOIN articles a ON a.id = c.article_id
                              WHERE a.issue_id = i.id) AS n_chunks
-                    FROM issues i WHERE {_LIVE}
+                    FROM issues i WHERE {where}
                     ORDER BY i.date IS NULL, i.date DESC, i.issue_key""",
-                {"gen": self.generation},
+                args,
             ).fetchall()
         return [
             IssueSummary(
@@ -530,6 +564,28 @@ class IndexReader:
                 articles=r["n_art"],
                 chunks=r["n_chunks"],
                 ingested_at=r["ingested_at"],
+            )
+            for r in rows
+        ]
+
+    def articles(self, issue_key: str) -> list[ArticleSummary]:
+        """The articles of the live issue ``issue_key`` in reading order (none if unknown)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"""SELECT a.seq, a.headline, a.section, a.author, a.page,
+                           length(a.body) AS chars
+                    FROM articles a JOIN issues i ON i.id = a.issue_id
+                    WHERE i.issue_key = :key AND {_LIVE} ORDER BY a.seq""",
+                {"key": issue_key, "gen": self.generation},
+            ).fetchall()
+        return [
+            ArticleSummary(
+                index=r["seq"] + 1,
+                headline=r["headline"],
+                section=r["section"],
+                author=r["author"],
+                page=r["page"],
+                chars=r["chars"],
             )
             for r in rows
         ]

@@ -1,7 +1,10 @@
 """End to end through the command line, with the real model on the bundled seed page."""
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ from retrieval.store import open_writer
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
 CORPUS_ISSUE = ROOT / "data" / "bulletins" / "2024-12-29.txt"
+# Paragraphs too short to be articles, each taken for one: what an unrecognised layout gives.
+BAD_SPLIT = "\n\n".join(f"县里第{i}次会议召开\n\n本报讯 县里今天开会了。" for i in range(30))
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +27,11 @@ def run(*args: str, input: str | None = None):
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory, embedder):
-    """An index holding the seed page and one corpus issue (built once per module)."""
+def seeded_ingest(tmp_path_factory, embedder):
+    """The ingest of the seed page and one corpus issue into a new index (once per module).
+
+    Returns the folder, the index and the command's result.
+    """
     folder = tmp_path_factory.mktemp("bulletins")
     shutil.copy(SEED, folder)
     shutil.copy(CORPUS_ISSUE, folder)
@@ -31,6 +39,13 @@ def seeded(tmp_path_factory, embedder):
     result = run("ingest", folder, "--index", index)
     assert result.exit_code == 0, result.output
     assert "2 added" in result.output
+    return folder, index, result
+
+
+@pytest.fixture(scope="module")
+def seeded(seeded_ingest):
+    """An index holding the seed page and one corpus issue: its folder and index."""
+    folder, index, _ = seeded_ingest
     return folder, index
 
 
@@ -180,3 +195,86 @@ def test_a_filter_matching_no_issue_says_not_found(seeded):
     chat = run("chat", "--index", index, "--mode", "dense", "--issue", "nope", input="白漳河多长\n")
     assert chat.exit_code == 0, chat.output
     assert "没有找到相关内容。" in chat.output
+
+
+def test_ingest_says_how_many_articles_each_issue_has(seeded_ingest):
+    _, _, result = seeded_ingest
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"000_d59eaba95ec30256: 6 articles, \d+ chunks", lines[0])
+    assert re.fullmatch(r"2024-12-29: 4 articles, \d+ chunks", lines[1])
+    assert lines[2].startswith("2 added, 0 replaced")
+    assert "warning" not in result.stderr
+
+
+def test_ingest_warns_about_an_issue_split_into_fragments(tmp_path, embedder):
+    page = tmp_path / "bad.txt"
+    page.write_text(BAD_SPLIT, encoding="utf-8")
+    index = tmp_path / "index"
+    result = run("ingest", page, "--index", index)
+    assert result.exit_code == 0, result.output
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(
+        rf"warning: {re.escape(str(page))}: (\d+) of \1 articles are under 60 characters: "
+        r"the layout may not have been recognised; check with `bulletin-qa show bad`",
+        line,
+    )
+
+    page.write_text(BAD_SPLIT + "\n\n县里又开会了\n\n本报讯 会议很短。", encoding="utf-8")
+    report = json.loads(run("ingest", page, "--index", index, "--json").output)
+    assert report["replaced"] == ["bad"] and report["failed"] == []
+    [issue] = report["issues"]
+    assert issue["issue"] == "bad" and issue["source"] == str(page)
+    assert issue["articles"] > 30 and issue["chunks"] >= issue["articles"]
+    [warning] = issue["warnings"]
+    assert warning.startswith(f"{issue['articles']} of {issue['articles']} articles are under 60")
+
+
+def test_show_lists_the_articles_of_an_issue(seeded):
+    _, index = seeded
+    result = run("show", "000_d59eaba95ec30256", "--index", index)
+    assert result.exit_code == 0, result.output
+    header, table = result.stdout.split("\n\n")
+    assert "source: " in header and header.splitlines()[-1].startswith("6 articles, ")
+    articles = table.splitlines()
+    assert [line.split(".")[0].strip() for line in articles] == ["1", "2", "3", "4", "5", "6"]
+    assert "《人勤春来早 项目施工忙》 · 交城县" in articles[3]
+    assert "司瑞东" in articles[1]
+    assert "（无标题）" in articles[2]
+
+
+def test_show_json_gives_the_issue_and_its_articles(seeded):
+    _, index = seeded
+    result = run("show", "2024-12-29", "--json", "--index", index)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"issue", "date", "title", "source", "articles"}
+    assert (data["issue"], data["date"]) == ("2024-12-29", "2024-12-29")
+    assert data["source"].endswith("2024-12-29.txt")
+    assert [a["index"] for a in data["articles"]] == [1, 2, 3, 4]
+    first = data["articles"][0]
+    assert set(first) == {"index", "headline", "section", "author", "page", "chars"}
+    assert first["headline"].startswith("炜鑫实业大爱捐赠复康巴士")
+    assert first["author"] == "叶泯萱"
+    assert all(a["chars"] > 100 for a in data["articles"])
+
+
+def test_show_an_unknown_issue_or_without_index(seeded, tmp_path):
+    result = run("show", "1999-01-01", "--index", seeded[1])
+    assert result.exit_code == 1
+    assert "'1999-01-01'" in result.output and "bulletin-qa list" in result.output
+    missing = run("show", "1999-01-01", "--index", tmp_path / "none")
+    assert missing.exit_code == 1
+    assert missing.output == run("list", "--index", tmp_path / "none").output
+
+
+def test_show_does_not_load_the_model(seeded):
+    # In a fresh process: this one has torch loaded by the embedder fixture.
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from retrieval.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['show', '2024-12-29', '--index', sys.argv[1]])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(seeded[1])], check=True, cwd=ROOT)

@@ -1,4 +1,4 @@
-"""Ingest beyond the CLI: rebuild from stored sources, and watching a folder."""
+"""Ingest beyond the CLI: rebuild from stored sources, watching a folder, split warnings."""
 
 import shutil
 import sqlite3
@@ -8,14 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.ingest import ingest, rebuild
+from retrieval.documents import Article, Issue
+from retrieval.ingest import (
+    LONG_ARTICLE_CHARS,
+    SHORT_ARTICLE_CHARS,
+    ingest,
+    rebuild,
+    split_warnings,
+)
+from retrieval.parse import read_issue
 from retrieval.store import IndexReader, check_index
 from retrieval.watch import watch
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
-
-pytestmark = pytest.mark.slow
 
 PAGE = """交城县
 
@@ -40,6 +46,7 @@ def _issues(index: Path) -> dict[str, int]:
         return {}
 
 
+@pytest.mark.slow
 def test_rebuild_reparses_stored_sources_without_reembedding(tmp_path, embedder):
     folder = tmp_path / "b"
     folder.mkdir()
@@ -56,6 +63,7 @@ def test_rebuild_reparses_stored_sources_without_reembedding(tmp_path, embedder)
     assert _issues(index) == {"000_d59eaba95ec30256": 6}
 
 
+@pytest.mark.slow
 def test_sentence_vectors_are_stored_and_rebuild_adds_them_to_an_older_index(tmp_path, embedder):
     index = tmp_path / "index"
     first = ingest([SEED], index, embedder)
@@ -78,6 +86,7 @@ def test_sentence_vectors_are_stored_and_rebuild_adds_them_to_an_older_index(tmp
     assert len(reader.sentences(reader.chunk_ids().tolist())) == first.chunks
 
 
+@pytest.mark.slow
 def test_watch_ingests_new_files_and_late_pages_complete_their_issue(tmp_path, embedder):
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -105,3 +114,26 @@ def test_watch_ingests_new_files_and_late_pages_complete_their_issue(tmp_path, e
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert check_index(index) == []
+
+
+def _issue_of(*lengths: int) -> Issue:
+    articles = [Article(headline=f"第{i}篇", body="字" * n) for i, n in enumerate(lengths)]
+    return Issue(issue_id="2024-03-01", source="data/2024-03-01.txt", articles=articles)
+
+
+def test_a_clean_split_gets_no_warning():
+    assert split_warnings(read_issue(SEED)) == []
+    short, fine = SHORT_ARTICLE_CHARS - 1, SHORT_ARTICLE_CHARS
+    assert split_warnings(_issue_of(short, short, short)) == []  # too few to judge
+    assert split_warnings(_issue_of(short, short, fine, fine)) == []  # half, not most
+    assert split_warnings(_issue_of(LONG_ARTICLE_CHARS, 800)) == []
+
+
+def test_mostly_tiny_articles_are_a_suspect_split():
+    [warning] = split_warnings(_issue_of(*[12] * 41, *[300] * 15))
+    assert warning.startswith("41 of 56 articles are under 60 characters")
+
+
+def test_one_article_holding_a_whole_issue_is_a_suspect_split():
+    [warning] = split_warnings(_issue_of(LONG_ARTICLE_CHARS + 1))
+    assert warning.startswith(f"article 1 has {LONG_ARTICLE_CHARS + 1} characters")

@@ -9,6 +9,7 @@ from retrieval.chunk import chunk_article
 from retrieval.documents import Article, Issue
 from retrieval.lexical import tokenize
 from retrieval.store import (
+    ArticleSummary,
     IndexBusyError,
     IndexNotFoundError,
     IndexReader,
@@ -74,6 +75,33 @@ def test_put_publish_search_and_lookup(tmp_path):
     )
     [summary] = reader.issues()
     assert (summary.issue, summary.articles, summary.chunks) == ("2024-03-01", 2, 2)
+
+
+def test_reader_lists_the_articles_of_one_live_issue(tmp_path):
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "旧的正文。"))
+        issue = _issue("b", "白漳河全长2886米。", "第二篇。")
+        issue.articles[1] = Article(headline="", body="第二篇。", section="交城县", page=2)
+        _put(w, issue, seed=1)
+        w.publish()
+    reader = IndexReader(tmp_path)
+    with open_writer(tmp_path, MODEL, DIM) as w:
+        _put(w, _issue("a", "新的正文，长一些。", "又一篇。"), seed=2, content_hash="h2")
+        w.publish()
+
+    summary = reader.issue("b")
+    assert summary is not None
+    assert (summary.issue, summary.source, summary.articles) == ("b", "/bulletins/b.txt", 2)
+    assert reader.articles("b") == [
+        ArticleSummary(1, "b 第0篇", None, "记者", None, 11),
+        ArticleSummary(2, "", "交城县", None, 2, 4),
+    ]
+    # The reader's generation, not the one a writer published since.
+    assert [a.chars for a in reader.articles("a")] == [5]
+    assert reader.refresh()
+    assert [a.chars for a in reader.articles("a")] == [9, 4]
+    assert reader.issue("nope") is None
+    assert reader.articles("nope") == []
 
 
 def test_replacing_and_removing_an_issue_updates_vectors_and_rows(tmp_path):
