@@ -112,7 +112,7 @@ _LABEL_RE = re.compile(r"^[^\s：:，,]{2,8}[：:]|.*[：:]$")
 _SUBHEAD_MAX = 12
 _SUBHEAD_RE = re.compile(
     r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
-    r"|[◆●■★※•▲△◎○□]|【.*】$|第[一二三四五六七八九十\d]+[章节部分])"
+    r"|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])"
 )
 
 
@@ -403,7 +403,9 @@ def _runs_on(paragraph: _Paragraph, line: _Line, before: _Paragraph | None) -> b
     # last line happens to fill the column is not one.
     # (A headline's second line follows its first one, which stopped short.)
     starts_block = paragraph.blank_before or (
-        before is not None and not before.full_end and is_headline_like(before.text)
+        before is not None
+        and not before.full_end
+        and (is_headline_like(before.text) or _is_loose_heading(before))
     )
     return not (
         _ends_sentence(paragraph.text)
@@ -488,7 +490,12 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
     i = 0
     while i < len(paragraphs):
         end = i
-        while end < len(paragraphs) and _is_heading(paragraphs[end]):
+        # A subhead ends a run of headline lines: it is the first line of the body.
+        while (
+            end < len(paragraphs)
+            and _is_heading(paragraphs[end])
+            and (end == i or not _is_subhead(texts[end]))
+        ):
             end += 1
         if closes and closed:
             # After a closing the next lines are a headline, even one that ends with
@@ -502,12 +509,13 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
                 <= _LOOSE_HEADLINE_MAX
             ):
                 end += 1
-        if end > i and end < len(paragraphs):
+        # Headline-like lines right before a closing are the article's last lines.
+        if end > i and end < len(paragraphs) and not _is_closing_line(paragraphs[end].text):
             heads = texts[i:end]
             after = texts[end]
             opens = (
                 closed
-                or len(heads) > 1
+                or (len(heads) > 1 and not _is_subhead(heads[0]))
                 or bool(ARTICLE_START_RE.match(after))
                 or is_meta_line(after)
                 or bool(_BYLINE_LINE_RE.match(after))
