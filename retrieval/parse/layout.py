@@ -69,9 +69,13 @@ _FULL_SHARE = 0.5  # share of the lines within 25% of the column width
 # Widths are read around each line: enough lines for a column's widths to show, few
 # enough that a page in another width is read at its own.
 _WINDOW = 30
-_NARROW_END = 0.15  # quantile of the wrapped lines' widths taken as the column width
+# The narrow end of the column lines' widths is the measure: a line may end early when
+# OCR does not keep the measure (ragged lines), never late.
+_NARROW_END = 0.1
 _COLUMN_SHARE = 0.7  # lines narrower than this share of the widest are not column lines
-_FULL_SLACK = 2.0  # a line this much narrower than the column still ran to its end
+# A line ran to the column's end when the next line's first word would not have fit:
+# greedy wrapping, give or take half a column for half-width digits and letters.
+_FULL_SLACK = 0.5
 _DEBRIS_MAX = 4
 _RUNNING_HEAD_REPEATS = 3
 _RUNNING_HEAD_MAX = 30
@@ -370,7 +374,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
         full = (
             i + 1 < len(lines)
-            and line.width + _first_word_width(lines[i + 1].text) >= columns[i] - _FULL_SLACK
+            and line.width + _first_word_width(lines[i + 1].text) > columns[i] - _FULL_SLACK
             and not ARTICLE_START_RE.match(lines[i + 1].text)
         )
         previous = paragraphs[-1] if paragraphs else None
