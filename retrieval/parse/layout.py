@@ -37,6 +37,7 @@ a file gave 56 "articles" named after wrapped body lines for an issue of 24. The
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import unicodedata
@@ -72,6 +73,11 @@ _WINDOW = 30
 # The narrow end of the column lines' widths is the measure: a line may end early when
 # OCR does not keep the measure (ragged lines), never late.
 _NARROW_END = 0.1
+_WIDE_END = 0.95  # ... and the wide end, over lines whose last character cannot hang
+# Punctuation that may not start a line hangs past the column's end instead.
+_HANGING = frozenset("，。、；：？！）」』”’》〉】〕…—%,.;:?!)]}·")
+_OVERWIDE = 1.0  # a line a character wider than the column is set in another measure
+_LATIN_RUN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*")
 _COLUMN_SHARE = 0.7  # lines narrower than this share of the widest are not column lines
 # A line ran to the column's end when the next line's first word would not have fit:
 # greedy wrapping, give or take half a column for half-width digits and letters.
@@ -87,6 +93,7 @@ _LOOSE_HEADLINE_MAX = 80
 _MAX_HEADLINE_LINES = 3
 _FULL_STOP_RE = re.compile("[。；;]")
 
+_CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
 _CLOSING_PUNCT = "，。、；：？！）」』”’》】,.;:?!)"
@@ -126,8 +133,9 @@ def char_width(char: str) -> float:
 
 
 def text_width(text: str) -> float:
-    """Printed width of a line in Chinese-character columns."""
-    return sum(char_width(c) for c in text)
+    """Printed width of a line in Chinese-character columns (a space OCR put between
+    Chinese characters takes none)."""
+    return sum(char_width(c) for c in _CJK_SPACE_RE.sub("", text))
 
 
 @dataclass
@@ -329,8 +337,13 @@ def _is_han(char: str) -> bool:
 # --- 3–4. wrap width and paragraphs ---------------------------------------------------
 
 
-def _column_widths(lines: list[_Line]) -> list[float]:
-    """The column width around each line: the narrow end of its wrapped neighbours."""
+def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
+    """The column's measure around each line: its narrow and its wide end.
+
+    A line that ends short of the narrow end stopped early (a paragraph's end, a
+    headline); a line past the wide end, not ending in punctuation that may hang in the
+    margin, is set in another measure: a headline spanning columns.
+    """
     # Lines that surely ran on (no final punctuation, text right after them) show the
     # column; a headline or a paragraph's last line would pull the estimate down.
     runs_on = [
@@ -339,15 +352,28 @@ def _column_widths(lines: list[_Line]) -> list[float]:
         if not _ends_sentence(lines[i].text) and not lines[i + 1].blank_before
     ]
     every = runs_on if len(runs_on) >= _MIN_LINES else list(range(len(lines)))
-    widths: list[float] = []
+    measures: list[tuple[float, float]] = []
     for i in range(len(lines)):
         lo = max(0, min(_bisect(every, i) - _WINDOW // 2, len(every) - _WINDOW))
         near = sorted(lines[j].width for j in every[lo : lo + _WINDOW])
         # Headlines and labels among them are much narrower than the column: left out.
         # (The widest are not the measure either: a URL or a long number overruns.)
         near = [w for w in near if w >= _COLUMN_SHARE * near[int(0.9 * (len(near) - 1))]]
-        widths.append(near[int(_NARROW_END * (len(near) - 1))] if near else 0.0)
-    return widths
+        if not near:
+            measures.append((0.0, math.inf))
+            continue
+        unhung = (
+            sorted(
+                lines[j].width
+                for j in every[lo : lo + _WINDOW]
+                if lines[j].text[-1] not in _HANGING
+            )
+            or near
+        )
+        measures.append(
+            (near[int(_NARROW_END * (len(near) - 1))], unhung[int(_WIDE_END * (len(unhung) - 1))])
+        )
+    return measures
 
 
 def _bisect(values: list[int], x: int) -> int:
@@ -368,14 +394,18 @@ def _first_word_width(text: str) -> float:
 
 
 def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
-    columns = _column_widths(lines)
+    measures = _column_widths(lines)
+    wide = [_is_overwide(line, *measure) for line, measure in zip(lines, measures, strict=True)]
     paragraphs: list[_Paragraph] = []
     for i, line in enumerate(lines):
-        # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
+        # A line before a dateline ("本报讯") ends its paragraph, however wide it is, and
+        # so do a headline wider than the column and the line before one.
         full = (
             i + 1 < len(lines)
-            and line.width + _first_word_width(lines[i + 1].text) > columns[i] - _FULL_SLACK
+            and line.width + _first_word_width(lines[i + 1].text) > measures[i][0] - _FULL_SLACK
             and not ARTICLE_START_RE.match(lines[i + 1].text)
+            and not wide[i]
+            and not wide[i + 1]
         )
         previous = paragraphs[-1] if paragraphs else None
         # A headline-like line set apart by blank lines is a headline, not the rest of
@@ -395,6 +425,16 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             paragraphs.append(previous)
         previous.full_end = full
     return paragraphs
+
+
+def _is_overwide(line: _Line, narrow_end: float, wide_end: float) -> bool:
+    """Wider than body lines are set, and not because of a long Latin word or URL."""
+    # Where OCR does not keep the measure, body lines spread: ask for a wider margin.
+    margin = _OVERWIDE if wide_end - narrow_end <= 1 else 2 * _OVERWIDE
+    if line.width < wide_end + margin or line.text[-1] in _HANGING:
+        return False
+    latin = max((text_width(m) for m in _LATIN_RUN_RE.findall(line.text)), default=0.0)
+    return line.width - latin >= wide_end + margin
 
 
 def _runs_on(paragraph: _Paragraph, line: _Line, before: _Paragraph | None) -> bool:
