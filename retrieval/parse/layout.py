@@ -117,7 +117,11 @@ _CREDIT_RE = re.compile(
 # A byline printed on its own line under the headline: "本报记者 张三 通讯员 李四".
 _BYLINE_LINE_RE = re.compile(rf"^(?:{ROLE}\s*{NAME}\s*(?:[、\s]\s*{NAME})*\s*){{1,3}}$")
 # "活动地点：新营文化中心" or "报名方式：" inside an article.
-_LABEL_RE = re.compile(r"^[^\s：:，,]{2,8}[：:]|.*[：:]$")
+_LABEL_RE = re.compile(
+    r"^[^\s：:，,]{0,6}(?:地点|地點|时间|時間|日期|期间|期間|对象|對象|方式|电话|電話|地址"
+    r"|名称|名稱|单位|單位|资格|資格|内容|內容|费用|費用|主旨|说明|說明|依据|依據|网址|網址"
+    r"|人数|人數|条件|條件|项目|項目|办法|辦法|附件|职称|職稱|职缺|職缺)\s*[：:]|.*[：:]$"
+)
 # In papers that close their articles, bare subheads are short ("强化政治引领"); a
 # headline-like line at least this wide opens an article even without a closing before.
 _SUBHEAD_MAX = 12
@@ -227,23 +231,30 @@ def _content_lines(text: str) -> list[_Line]:
     lines: list[_Line] = []
     page: int | None = None
     blank = True  # the top of the text is as good as a blank line
+    just_kept = False  # the line before was kept as text
     for line in raw:
         if not line:
-            blank = True
+            blank, just_kept = True, False
             continue
         shape = re.sub(r"\d+", "#", line)
         if _is_furniture(line) or _is_running_head(line, shapes[shape]):
             page = _printed_page(line) or page
             # The paper's name printed on its own line right above the date.
-            if lines and not blank and lines[-1].blank_before and _is_paper_name(lines[-1].text):
+            if (
+                just_kept
+                and lines[-1].blank_before
+                and is_masthead_line(line)
+                and _is_paper_name(lines[-1].text)
+            ):
                 lines.pop()
             # Furniture sits in a page gap: not a paragraph break of its own.
+            just_kept = False
             continue
         line = _CONTINUATION_RE.sub("", line).strip()
         if not line:
             continue
         lines.append(_Line(line, text_width(line), page, blank_before=blank))
-        blank = False
+        blank, just_kept = False, True
     return lines
 
 
@@ -321,7 +332,13 @@ def _drop_debris(lines: list[_Line]) -> list[_Line]:
             and not lines[i].blank_before
             and (end == len(lines) or lines[end].blank_before)
         )
-        if alone and (tail or (between_paragraphs and end < len(lines))):
+        # A short line broken before a URL or number too long for the rest of it.
+        before_long_word = end < len(lines) and (
+            lines[i].width + _first_word_width(lines[end].text) > _FULL_SHARE_OF_TYPICAL * typical
+        )
+        if (alone or (end - i == 1 and before_long_word)) and (
+            tail or before_long_word or (between_paragraphs and end < len(lines))
+        ):
             kept.append(lines[i])  # a short headline or label ("新北市", "交城县")
         elif end < len(lines) and lines[i].blank_before and not lines[end].blank_before:
             # The gap before the debris is the gap before what follows it.
@@ -389,7 +406,7 @@ def _bisect(values: list[int], x: int) -> int:
 
 def _first_word_width(text: str) -> float:
     """Width of what could not fit at the end of the line before: a word or one char."""
-    match = re.match(r"[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*", text)
+    match = re.match(r"[(\[（「『“]?[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*", text)
     return text_width(match.group(0)) if match else char_width(text[0])
 
 
@@ -414,6 +431,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         if (
             previous is not None
             and not (alone and is_headline_like(line.text))
+            and not _is_closing_line(line.text)
             and _runs_on(previous, line, paragraphs[-2] if len(paragraphs) > 1 else None)
         ):
             previous.text = _join(previous.text, line.text)
@@ -451,8 +469,10 @@ def _runs_on(paragraph: _Paragraph, line: _Line, before: _Paragraph | None) -> b
         and not before.full_end
         and (is_headline_like(before.text) or _is_loose_heading(before))
     )
+    # A sentence cut there ends in a character or a comma, not in a URL or number.
     return not (
         _ends_sentence(paragraph.text)
+        or paragraph.text[-1].isascii()
         or (starts_block and _is_loose_heading(paragraph, ignore_end=True))
     )
 
@@ -539,6 +559,17 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             end < len(paragraphs)
             and _is_heading(paragraphs[end])
             and (end == i or not _is_subhead(texts[end]))
+        ):
+            end += 1
+        # The second line of a headline printed with it may end with "！" or hold commas.
+        while (
+            end > i
+            and end < len(paragraphs)
+            and end - i < _MAX_HEADLINE_LINES
+            and not paragraphs[end].blank_before
+            and paragraphs[end].lines <= 2
+            and _is_loose_heading(paragraphs[end])
+            and not _is_subhead(texts[end])
         ):
             end += 1
         if closes and closed:
