@@ -73,7 +73,7 @@ _WINDOW = 30
 # The narrow end of the column lines' widths is the measure: a line may end early when
 # OCR does not keep the measure (ragged lines), never late.
 _NARROW_END = 0.1
-_WIDE_END = 0.95  # ... and the wide end, over lines whose last character cannot hang
+_WIDE_END = 0.97  # ... and the wide end, over lines whose last character cannot hang
 # Punctuation that may not start a line hangs past the column's end instead.
 _HANGING = frozenset("，。、；：？！）」』”’》〉】〕…—%,.;:?!)]}·")
 _OVERWIDE = 1.0  # a line a character wider than the column is set in another measure
@@ -91,6 +91,7 @@ _FULL_SHARE_OF_TYPICAL = 0.8  # a line narrower than this share of the median st
 # paragraph without a full stop right after a closing is one up to this width.
 _LOOSE_HEADLINE_MAX = 80
 _MAX_HEADLINE_LINES = 3
+_BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
 _FULL_STOP_RE = re.compile("[。；;]")
 
 _CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
@@ -239,12 +240,14 @@ def _content_lines(text: str) -> list[_Line]:
         shape = re.sub(r"\d+", "#", line)
         if _is_furniture(line) or _is_running_head(line, shapes[shape]):
             page = _printed_page(line) or page
-            # The paper's name printed on its own line right above the date.
+            # The paper's name printed on its own line right above the date (at the top
+            # of the text, or again on every page).
             if (
                 just_kept
                 and lines[-1].blank_before
                 and is_masthead_line(line)
                 and _is_paper_name(lines[-1].text)
+                and (len(lines) == 1 or shapes[lines[-1].text] > 1)
             ):
                 lines.pop()
             # Furniture sits in a page gap: not a paragraph break of its own.
@@ -369,6 +372,10 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
         if not _ends_sentence(lines[i].text) and not lines[i + 1].blank_before
     ]
     every = runs_on if len(runs_on) >= _MIN_LINES else list(range(len(lines)))
+    # How wide body lines get is a property of the engine, the same over the file: taken
+    # over all of it, a few rare widest lines of a ragged file are not missed.
+    unhung_all = sorted(lines[j].width for j in every if lines[j].text[-1] not in _HANGING)
+    widest = unhung_all[int(_WIDE_END * (len(unhung_all) - 1))] if unhung_all else 0.0
     measures: list[tuple[float, float]] = []
     for i in range(len(lines)):
         lo = max(0, min(_bisect(every, i) - _WINDOW // 2, len(every) - _WINDOW))
@@ -387,9 +394,8 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
             )
             or near
         )
-        measures.append(
-            (near[int(_NARROW_END * (len(near) - 1))], unhung[int(_WIDE_END * (len(unhung) - 1))])
-        )
+        wide_end = max(unhung[int(_WIDE_END * (len(unhung) - 1))], widest)
+        measures.append((near[int(_NARROW_END * (len(near) - 1))], wide_end))
     return measures
 
 
@@ -412,18 +418,29 @@ def _first_word_width(text: str) -> float:
 
 def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     measures = _column_widths(lines)
-    wide = [_is_overwide(line, *measure) for line, measure in zip(lines, measures, strict=True)]
+    # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
+    full = [
+        i + 1 < len(lines)
+        and line.width + _first_word_width(lines[i + 1].text) > measures[i][0] - _FULL_SLACK
+        and not ARTICLE_START_RE.match(lines[i + 1].text)
+        for i, line in enumerate(lines)
+    ]
+    # So does a headline set wider than the column, and the line before it: a line that
+    # starts where a paragraph or a headline's first line ended (a wide line inside a
+    # paragraph is a ragged body line).
+    wide = [False] * len(lines)
+    for i, (line, measure) in enumerate(zip(lines, measures, strict=True)):
+        wide[i] = _is_overwide(line, *measure) and (
+            i == 0
+            or line.blank_before
+            or not full[i - 1]
+            or wide[i - 1]
+            or _ends_sentence(lines[i - 1].text)
+            or (lines[i - 1].blank_before and is_headline_like(lines[i - 1].text))
+        )
     paragraphs: list[_Paragraph] = []
     for i, line in enumerate(lines):
-        # A line before a dateline ("本报讯") ends its paragraph, however wide it is, and
-        # so do a headline wider than the column and the line before one.
-        full = (
-            i + 1 < len(lines)
-            and line.width + _first_word_width(lines[i + 1].text) > measures[i][0] - _FULL_SLACK
-            and not ARTICLE_START_RE.match(lines[i + 1].text)
-            and not wide[i]
-            and not wide[i + 1]
-        )
+        ends = full[i] and not wide[i] and not (i + 1 < len(lines) and wide[i + 1])
         previous = paragraphs[-1] if paragraphs else None
         # A headline-like line set apart by blank lines is a headline, not the rest of
         # a sentence cut by a column break.
@@ -441,7 +458,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
                 previous.blank_after = line.blank_before
             previous = _Paragraph(line.text, line.page, 1, line.blank_before)
             paragraphs.append(previous)
-        previous.full_end = full
+        previous.full_end = ends
     return paragraphs
 
 
@@ -449,10 +466,12 @@ def _is_overwide(line: _Line, narrow_end: float, wide_end: float) -> bool:
     """Wider than body lines are set, and not because of a long Latin word or URL."""
     # Where OCR does not keep the measure, body lines spread: ask for a wider margin.
     margin = _OVERWIDE if wide_end - narrow_end <= 1 else 2 * _OVERWIDE
-    if line.width < wide_end + margin or line.text[-1] in _HANGING:
-        return False
+    # Punctuation hanging in the margin and a Latin word that cannot be broken make a
+    # body line wider too.
+    hanging = char_width(line.text[-1]) if line.text[-1] in _HANGING else 0.0
     latin = max((text_width(m) for m in _LATIN_RUN_RE.findall(line.text)), default=0.0)
-    return line.width - latin >= wide_end + margin
+    width = line.width - hanging - latin
+    return width >= wide_end + margin
 
 
 def _runs_on(paragraph: _Paragraph, line: _Line, before: _Paragraph | None) -> bool:
@@ -524,6 +543,16 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
     )
 
 
+def _is_set_apart(paragraph: _Paragraph) -> bool:
+    return (
+        paragraph.blank_before
+        and paragraph.blank_after
+        and paragraph.lines <= _MAX_HEADLINE_LINES
+        and _is_loose_heading(paragraph)
+        and not _is_subhead(paragraph.text)
+    )
+
+
 def _is_subhead(text: str) -> bool:
     """A numbered or bracketed subhead, or a label introducing a list ("报名方式：")."""
     return bool(_SUBHEAD_RE.match(text) or _LABEL_RE.match(text))
@@ -549,11 +578,17 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
     # Papers that close their articles (bylines, departments) use bare headline-like
     # lines as subheads too; files that never close one start one at every headline.
     closes = closings >= 2 and closings >= 0.3 * headings
+    # Where paragraphs follow each other without blank lines, a short paragraph a blank
+    # line sets apart on both sides is a headline even with commas or a "！" in it.
+    body = [p for p in paragraphs if p.lines > 1]
+    apart = sum(p.blank_before for p in body) < _BLANK_SHARE * len(body)
     drafts: list[_Draft] = []
     closed = True
     i = 0
     while i < len(paragraphs):
         end = i
+        if apart and _is_set_apart(paragraphs[i]):
+            end = i + 1
         # A subhead ends a run of headline lines: it is the first line of the body.
         while (
             end < len(paragraphs)
