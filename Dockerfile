@@ -11,6 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Tesseract and its Chinese models OCR scanned issues (page images, PDFs of scans).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-tra \
+    && rm -rf /var/lib/apt/lists/*
+
 # CPU torch first, from PyTorch's CPU wheel index: the default wheel pulls gigabytes of
 # CUDA libraries that a CPU-only server never uses.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu

@@ -7,9 +7,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BULLETINS ?= data/bulletins
 
-.PHONY: setup run test lint bench clean
+# System packages (Debian): Tesseract and its Chinese models OCR scanned issues, and a
+# CJK font draws the test pages. Installed when we are root (CI, containers); otherwise
+# the commands to run are printed, and scans are reported as unreadable until then.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-tra fonts-wqy-zenhei
 
-setup: $(VENV)/.installed
+.PHONY: setup system-packages run test lint bench clean
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" \
+			|| missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "note: OCR of scanned issues (and its tests) needs: sudo apt-get install$$missing"; \
+	fi
 
 # CPU torch first: any other torch requirement would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml

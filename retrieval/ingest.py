@@ -18,13 +18,13 @@ from retrieval.documents import Chunk, Issue
 from retrieval.embed import Embedder
 from retrieval.lexical import DEFAULT_TOKENIZER, Tokenizer, tokenize
 from retrieval.parse import BadFileError, group_issue_files, read_issue_files
+from retrieval.parse.files import ISSUE_SUFFIXES
 from retrieval.store import IndexWriter, SentenceVectors, open_writer
 
 log = logging.getLogger(__name__)
 
 # Part of every content hash: a file parsed by an older pipeline counts as changed.
 PIPELINE_VERSION = "1"
-SUFFIXES = frozenset({".txt", ".text", ".pdf"})
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
 
@@ -104,7 +104,8 @@ class _Prepared:
 
 
 def find_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand folders into the bulletin files they hold (.txt, .text, .pdf; recursively).
+    """Expand folders into the bulletin files they hold (recursively): text files, PDFs and
+    page images, as :data:`retrieval.parse.files.ISSUE_SUFFIXES` lists them.
 
     Files named explicitly are kept whatever their type, so that an unsupported one gets
     a clear message instead of being skipped in silence. Hidden files and ``.meta.json``
@@ -117,7 +118,7 @@ def find_files(paths: Iterable[Path]) -> list[Path]:
                 p
                 for p in sorted(path.rglob("*"))
                 if p.is_file()
-                and p.suffix.lower() in SUFFIXES
+                and p.suffix.lower() in ISSUE_SUFFIXES
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:

@@ -17,8 +17,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from retrieval.embed import Embedder
-from retrieval.ingest import SUFFIXES, find_files, ingest
+from retrieval.ingest import find_files, ingest
 from retrieval.parse import group_issue_files
+from retrieval.parse.files import ISSUE_SUFFIXES
 from retrieval.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class _Pending(FileSystemEventHandler):
         if event.is_directory or event.event_type not in {"created", "modified", "moved"}:
             return
         path = Path(str(getattr(event, "dest_path", "") or event.src_path))
-        if path.suffix.lower() in SUFFIXES and not path.name.startswith("."):
+        if path.suffix.lower() in ISSUE_SUFFIXES and not path.name.startswith("."):
             with self.lock:
                 self.files[path] = (-1, time.monotonic())
 

@@ -1,4 +1,4 @@
-"""Read issue files: text and PDF files, page files of one issue, and their metadata.
+"""Read issue files: text, PDF and page image files, page files of one issue, metadata.
 
 Metadata precedence in :func:`read_issue`: explicit metadata wins over inference, so a
 sidecar ``NAME.meta.json`` beats front matter, which beats the file name, which beats
@@ -29,6 +29,11 @@ from retrieval.parse.masthead import (
 
 _TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
 _PDF_SUFFIX = ".pdf"
+# Page images, OCR'd (a multi-frame TIFF is several pages).
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+# The issue files a folder scan picks up (retrieval.ingest, retrieval.watch): all that
+# read_issue reads but Markdown, which a bulletins folder holds as its README.md.
+ISSUE_SUFFIXES = frozenset({".txt", ".text", _PDF_SUFFIX, *_IMAGE_SUFFIXES})
 _NAME_DATE_RE = re.compile(r"(?<!\d)(\d{4})([-_]?)(\d{2})\2(\d{2})(?!\d)")
 # A page file: the issue's date, then the page number ("2024-03-01_02", "20240301-3",
 # "jcb_2024_03_01_p2", "2024-03-01_page04", "2024-03-01_第5版").
@@ -49,7 +54,10 @@ def read_issue(path: Path) -> Issue:
     :func:`split_articles`. PDFs go through :func:`retrieval.parse.pdf.extract_pages` (text
     layer, columns kept apart) and then the same :func:`split_articles`, page by page;
     each article's ``page`` is its page in the PDF, counted from 1 (or from the page a
-    sidecar states).
+    sidecar states). PDF pages without text (scans) and page images (.png, .jpg, .jpeg,
+    .tif, .tiff; a multi-frame TIFF is several pages) are OCR'd by
+    :mod:`retrieval.parse.ocr` (Tesseract, about 15 s an A4 page) into the same kind of
+    text, and numbered the same way.
 
     Metadata comes from, in order of precedence (explicit metadata wins over
     inference): a sidecar ``NAME.meta.json`` (keys ``title``, ``date`` "YYYY-MM-DD",
@@ -63,15 +71,15 @@ def read_issue(path: Path) -> Issue:
     together by :func:`read_issue_files`; read here, such a file is an issue of its own.
 
     Args:
-        path: A .txt, .text, .md or .pdf file.
+        path: A .txt, .text, .md, .pdf, .png, .jpg, .jpeg, .tif or .tiff file.
 
     Returns:
         The issue; ``issue_id`` is the file stem, ``source`` is ``str(path)``.
 
     Raises:
         BadFileError: The file is not a supported type, cannot be read or decoded, is
-            empty, is a PDF without a usable text layer, carries invalid metadata, or
-            holds no article.
+            empty, is a damaged image or PDF, needs OCR while Tesseract is not installed,
+            carries invalid metadata, or holds no article.
     """
     file = _read_file(Path(path))
     title, date = _title_and_date(file, file.meta, file.path.stem)
@@ -89,9 +97,10 @@ def group_issue_files(paths: Sequence[Path]) -> list[list[Path]]:
 
     A page file is named after its issue's date followed by a page number:
     ``2024-03-01_01.pdf``, ``2024-03-01-2.txt``, ``jcb_20240301_p3.pdf``,
-    ``2024_03_01_page04.pdf``, ``2024-03-01_第5版.pdf``. Page files in the same folder
-    whose names agree up to the end of the date make one issue, whatever their type (a
-    scanned page may come as OCR'd text among PDFs). A name with no page number after
+    ``2024_03_01_page04.pdf``, ``2024-03-01_第5版.pdf``, ``2024-03-01_06.png``. Page files
+    in the same folder whose names agree up to the end of the date make one issue,
+    whatever their type (a scanned page may come as an image or as OCR'd text among
+    PDFs). A name with no page number after
     the date (``2024-03-01.txt``) or no date (``000_d59eaba95ec30256.txt``) is an issue
     of its own.
 
@@ -128,7 +137,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
       then the metadata of the first file read, the date in the name, and the masthead
       of the first page with text.
 
-    A page file that cannot be read (a picture-only page: "no text layer") or holds no
+    A page file that cannot be read (a damaged scan, a scan when Tesseract is missing) or holds no
     article is skipped and reported, so the rest of the issue is still read. When two
     files give the same page (``2024-03-01_03.pdf`` and its OCR'd
     ``2024-03-01_03.txt``), the first one in name order that can be read is used, the
@@ -231,25 +240,31 @@ class _File:
 
     Attributes:
         path: The file.
-        pages: Its text: one item for a text file, one per page for a PDF.
+        pages: Its text: one item for a text file, one per page for a PDF or an image
+            file (a multi-frame TIFF has several).
         meta: What its sidecar and front matter state.
-        pdf: Whether it is a PDF, whose pages are numbered by their position.
+        paged: Whether it is a PDF or an image file, whose pages are numbered by their
+            position.
     """
 
     path: Path
     pages: list[str]
     meta: _Metadata
-    pdf: bool
+    paged: bool
 
 
 def _read_file(path: Path) -> _File:
     suffix = path.suffix.lower()
-    if suffix == _PDF_SUFFIX:
-        # Imported here: pdfplumber takes a noticeable time to load, and text-only runs
-        # never need it.
-        from retrieval.parse.pdf import extract_pages
+    if suffix in _IMAGE_SUFFIXES or suffix == _PDF_SUFFIX:
+        # Imported here: OCR loads Pillow and NumPy, and PDFs pdfplumber, which take a
+        # noticeable time to load; text-only runs never need them.
+        from retrieval.parse.ocr import ocr_images, ocr_pdf
 
-        return _File(path, extract_pages(path), _sidecar(path, path.stem), pdf=True)
+        pages = ocr_pdf(path) if suffix == _PDF_SUFFIX else ocr_images([path])
+        if not any(page.strip() for page in pages):
+            what = "no text layer, and" if suffix == _PDF_SUFFIX else "an image, but"
+            raise BadFileError(path, f"{what} OCR found no text in it")
+        return _File(path, pages, _sidecar(path, path.stem), paged=True)
     if suffix not in _TEXT_SUFFIXES:
         raise BadFileError(path, f"unsupported file type {suffix or '(no extension)'}")
     data = _read_bytes(path)
@@ -262,7 +277,7 @@ def _read_file(path: Path) -> _File:
     if not text.strip():
         raise BadFileError(path, "no text (whitespace only)")
     front, text = _front_matter(path, text)
-    return _File(path, [text], _sidecar(path, path.stem).over(front), pdf=False)
+    return _File(path, [text], _sidecar(path, path.stem).over(front), paged=False)
 
 
 def _articles(file: _File, name_page: int | None) -> list[Article]:
@@ -271,7 +286,7 @@ def _articles(file: _File, name_page: int | None) -> list[Article]:
     Explicit metadata wins over the page in the file name, which wins over the position
     in a PDF and over the "第N版" of a text page's masthead.
     """
-    first = file.meta.page or name_page or (1 if file.pdf else None)
+    first = file.meta.page or name_page or (1 if file.paged else None)
     articles: list[Article] = []
     for offset, text in enumerate(file.pages):
         page_articles = split_articles(text)

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 # Distances in fractions of the body text size (the commonest glyph size of the page).
 # Column gutters of Chinese newspapers are about one character wide; word spaces and the
 # tracking of justified lines stay well under this.
-_GUTTER = 0.6
+GUTTER = 0.6
 # Distances in fractions of the size of the glyphs or lines concerned.
 _WORD_SPACE = 0.25  # a wider gap between two glyphs of a segment reads as a space
 _SAME_ROW = 0.4  # glyph centres closer than this vertically are on one printed line
@@ -76,7 +76,7 @@ class _Glyph:
 
 
 @dataclass(frozen=True, slots=True)
-class _Box:
+class Box:
     """A segment of a printed line, or a whole line of a block.
 
     Attributes:
@@ -181,14 +181,16 @@ def _page_text(glyphs: list[_Glyph]) -> str:
     if not inked:
         return ""
     body = Counter(round(g.size, 1) for g in inked).most_common(1)[0][0]
-    gutter = _GUTTER * body
+    gutter = GUTTER * body
     segments = [
         segment
         for row, row_glyphs in enumerate(_rows(glyphs))
         for segment in _segments(row, row_glyphs, gutter)
     ]
     return "\n".join(
-        paragraph for block in _blocks(segments, gutter) for paragraph in _paragraphs(block)
+        paragraph
+        for block in reading_blocks(segments, gutter)
+        for paragraph in block_paragraphs(block)
     )
 
 
@@ -210,7 +212,7 @@ def _centre(glyph: _Glyph) -> float:
     return (glyph.top + glyph.bottom) / 2
 
 
-def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[_Box]:
+def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[Box]:
     """Split one printed line where a blank strip as wide as a gutter opens."""
     runs: list[list[tuple[str, _Glyph]]] = []  # (what goes before the glyph, glyph)
     previous: _Glyph | None = None
@@ -227,7 +229,7 @@ def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[_Box]:
             runs[-1].append((" " if spaced else "", glyph))
         previous, blank = glyph, 0.0
     return [
-        _Box(
+        Box(
             row=row,
             text="".join(sep + glyph.text for sep, glyph in run),
             x0=run[0][1].x0,
@@ -240,9 +242,9 @@ def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[_Box]:
     ]
 
 
-def _blocks(segments: list[_Box], gutter: float) -> list[list[_Box]]:
+def reading_blocks(segments: list[Box], gutter: float) -> list[list[Box]]:
     """The blocks of a region that cannot be cut any further, in reading order."""
-    blocks: list[list[_Box]] = []
+    blocks: list[list[Box]] = []
     for group in _groups(_bands(segments), gutter):
         cover = _coverage(((s.x0, s.x1) for s in group), gutter)
         # A single line with wide gaps (a masthead, a spaced-out title) stays one line.
@@ -250,17 +252,17 @@ def _blocks(segments: list[_Box], gutter: float) -> list[list[_Box]]:
             blocks.append(group)
             continue
         cuts = [(left[1] + right[0]) / 2 for left, right in itertools.pairwise(cover)]
-        columns: list[list[_Box]] = [[] for _ in range(len(cuts) + 1)]
+        columns: list[list[Box]] = [[] for _ in range(len(cuts) + 1)]
         for segment in group:
             columns[bisect.bisect(cuts, (segment.x0 + segment.x1) / 2)].append(segment)
         for column in columns:
-            blocks.extend(_blocks(column, gutter))
+            blocks.extend(reading_blocks(column, gutter))
     return blocks
 
 
-def _bands(segments: list[_Box]) -> list[list[_Box]]:
+def _bands(segments: list[Box]) -> list[list[Box]]:
     """Segments split at blank space running across the whole region, top to bottom."""
-    bands: list[list[_Box]] = []
+    bands: list[list[Box]] = []
     bottom = -math.inf
     for segment in sorted(segments, key=lambda s: s.top):
         if bands and segment.top < bottom - _BAND_OVERLAP * segment.size:
@@ -272,7 +274,7 @@ def _bands(segments: list[_Box]) -> list[list[_Box]]:
     return bands
 
 
-def _groups(bands: list[list[_Box]], gutter: float) -> list[list[_Box]]:
+def _groups(bands: list[list[Box]], gutter: float) -> list[list[Box]]:
     """Consecutive bands merged while they share a gutter, or while neither has one.
 
     Lines of two columns side by side often fall into bands of their own (one per
@@ -281,7 +283,7 @@ def _groups(bands: list[list[_Box]], gutter: float) -> list[list[_Box]]:
     under full-width text. Bands are merged from the bottom up: titles stand above their
     text, so a band that fits both the columns above and those below belongs below.
     """
-    groups: list[list[_Box]] = []
+    groups: list[list[Box]] = []
     cover: list[_Span] = []  # what the last group made covers
     for band in reversed(bands):
         band_cover = _coverage(((s.x0, s.x1) for s in band), gutter)
@@ -307,9 +309,9 @@ def _coverage(spans: Iterable[_Span], gutter: float) -> list[_Span]:
     return merged
 
 
-def _paragraphs(block: list[_Box]) -> list[str]:
+def block_paragraphs(block: list[Box]) -> list[str]:
     """The lines of a block joined into paragraphs (see the module docstring)."""
-    by_row: defaultdict[int, list[_Box]] = defaultdict(list)
+    by_row: defaultdict[int, list[Box]] = defaultdict(list)
     for segment in block:
         by_row[segment.row].append(segment)
     lines = [_line(row, by_row[row]) for row in sorted(by_row)]
@@ -336,9 +338,9 @@ def _paragraphs(block: list[_Box]) -> list[str]:
     return paragraphs
 
 
-def _line(row: int, segments: list[_Box]) -> _Box:
+def _line(row: int, segments: list[Box]) -> Box:
     segments = sorted(segments, key=lambda s: s.x0)
-    return _Box(
+    return Box(
         row=row,
         text=" ".join(s.text for s in segments),
         x0=segments[0].x0,

@@ -305,8 +305,10 @@ def test_page_files_make_one_issue(tmp_path: Path, font: str) -> None:
         (A_HEAD, "张三", 1),
         (B_HEAD, "王五", 2),
     ]
-    # The picture page is reported, and the rest of the issue is read all the same.
-    assert [(e.path, e.reason) for e in skipped] == [(picture, "no text layer: OCR it first")]
+    # The picture page is reported (OCR finds no text on it, or there is no OCR engine to
+    # try), and the rest of the issue is read all the same.
+    assert [e.path for e in skipped] == [picture]
+    assert skipped[0].reason.startswith("no text layer")
 
     # Once it is OCR'd, its text serves as page 3 and the PDF is no longer reported.
     (tmp_path / "2024-03-01_03.txt").write_text(f"{B_HEAD}\n\n{B_BODY[0]}", encoding="utf-8")
@@ -340,7 +342,9 @@ def test_a_scan_without_text_layer(tmp_path: Path) -> None:
     path = _picture_pdf(tmp_path / "scan.pdf")
     with pytest.raises(BadFileError) as caught:
         read_issue(path)
-    assert (caught.value.path, caught.value.reason) == (path, "no text layer: OCR it first")
+    assert caught.value.path == path
+    # A blank picture: OCR finds nothing on it, or says how to install the OCR engine.
+    assert caught.value.reason.startswith("no text layer")
 
 
 def _unmapped_pdf(path: Path) -> Path:

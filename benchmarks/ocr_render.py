@@ -1,0 +1,420 @@
+"""Render corpus articles as scanned newspaper pages, and read them back by OCR.
+
+Usage:
+    python benchmarks/ocr_render.py [--issue 2024-01-01] [--corpus ../shared/corpus]
+        [--articles 6] [--columns 3] [--traditional] [--seed 0] [--out DIR]
+
+The corpus is plain text; scanned issues are not. This module typesets articles the way
+a county paper prints them, so that the OCR path (:mod:`retrieval.parse.ocr`) can be
+measured on pages whose text is known exactly: A4 pages at 300 dpi, a masthead line
+("交城报 2024年3月1日 星期五 第2版") over a rule on every page, articles flowing down
+2–4 columns, each headline in a larger type wrapped within its column, body paragraphs
+indented by two characters and justified to the column (which holds 14–22 characters,
+depending on the column count), in WenQuanYi Zen Hei (Debian's fonts-wqy-zenhei). An
+article runs on into the next column and the next page, as printed, the run-on part
+without a headline. The pages then get what a scanner adds: a paper tone, a slight
+rotation, blur and noise, all drawn from ``seed``, so a page is the same on every run.
+
+``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
+pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
+page files, and prints each page's character error rate (CER: edit distance over the
+reference length, both without whitespace, so it counts misread characters, not layout)
+and OCR seconds, plus the articles the parser found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import random
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+ROOT = Path(__file__).resolve().parents[1]
+FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+PAPER = "交城报"
+_MM_PER_INCH = 25.4
+_PT_PER_INCH = 72.0
+_A4_MM = (210.0, 297.0)
+_MARGIN_MM = 15.0
+_BODY_PT = 10.5  # 五号: the body size of most Chinese newspapers
+_LEADING = 1.55  # line pitch over type size
+_GUTTER = 1.5  # column gap, in body characters
+_INDENT = "\u3000\u3000"  # paragraphs open with two ideographic spaces
+_WEEKDAYS = "一二三四五六日"
+# Punctuation that may not start a line, and that may not end one (禁则).
+_NO_LINE_START = set("，。、；：？！）》」』”’…—·%,.;:?!)]")
+_NO_LINE_END = set("（《「『“‘([")
+
+
+@dataclass
+class Page:
+    """A typeset page: its image and the text printed on it.
+
+    Attributes:
+        image: The page, grayscale, at the rendering resolution.
+        lines: What is printed, in reading order: the masthead, then for each article
+            (part) on the page its headline and paragraphs, one per item; a paragraph
+            broken across columns is one item, one broken across pages is one per page.
+    """
+
+    image: Image.Image
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The printed text, one paragraph, headline or masthead per line."""
+        return "\n".join(self.lines)
+
+
+def render_issue(
+    articles: Sequence[tuple[str, str]],
+    out_dir: Path,
+    *,
+    traditional: bool = False,
+    columns: int = 3,
+    seed: int = 0,
+    issue: str = "2024-03-01",
+    paper: str = PAPER,
+    page_mm: tuple[float, float] = _A4_MM,
+    dpi: int = 300,
+) -> list[Path]:
+    """Typeset articles as the scanned pages of one issue and save them as PNG files.
+
+    Args:
+        articles: (headline, body) pairs; the body has one paragraph per line.
+        out_dir: Where the pages go (created when missing).
+        traditional: Print in Traditional characters (converted by OpenCC ``s2tw``).
+        columns: Columns per page.
+        seed: Fixes everything left to chance (headline sizes, rotation, noise).
+        issue: The issue's date ``YYYY-MM-DD``: the masthead's date and the file names.
+        paper: The paper's name, in the masthead.
+        page_mm: Page width and height in millimetres (A4 by default).
+        dpi: Resolution of the page images.
+
+    Returns:
+        The page files ``<issue>_<NN>.png`` (NN from 01), in page order, which
+        :func:`retrieval.parse.group_issue_files` groups into one issue.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    pages = typeset(
+        articles,
+        traditional=traditional,
+        columns=columns,
+        seed=seed,
+        issue=issue,
+        paper=paper,
+        page_mm=page_mm,
+        dpi=dpi,
+    )
+    for number, page in enumerate(pages, start=1):
+        path = out_dir / f"{issue}_{number:02d}.png"
+        page.image.save(path, dpi=(dpi, dpi))
+        paths.append(path)
+    return paths
+
+
+def typeset(
+    articles: Sequence[tuple[str, str]],
+    *,
+    traditional: bool = False,
+    columns: int = 3,
+    seed: int = 0,
+    issue: str = "2024-03-01",
+    paper: str = PAPER,
+    page_mm: tuple[float, float] = _A4_MM,
+    dpi: int = 300,
+) -> list[Page]:
+    """Typeset articles into pages, keeping the text printed on each (see :class:`Page`).
+
+    The arguments are those of :func:`render_issue`, which saves these pages.
+
+    Raises:
+        FileNotFoundError: The CJK font (Debian's fonts-wqy-zenhei) is not installed.
+    """
+    if not FONT_FILE.is_file():
+        raise FileNotFoundError(f"{FONT_FILE} (apt-get install fonts-wqy-zenhei)")
+    if traditional:
+        import opencc
+
+        convert = opencc.OpenCC("s2tw").convert
+        articles = [(convert(head), convert(body)) for head, body in articles]
+        paper = convert(paper)
+    rng = random.Random(seed)
+    setter = _Setter(columns, page_mm, dpi, rng, _masthead_text(paper, issue))
+    for headline, body in articles:
+        paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
+        setter.article(headline.strip(), paragraphs)
+    return [_scan(page, rng) for page in setter.pages]
+
+
+def _masthead_text(paper: str, issue: str) -> str:
+    """The masthead items; wide gaps between them come from spaces, as printed."""
+    date = dt.date.fromisoformat(issue)
+    return (
+        f"{paper}\u3000{date.year}年{date.month}月{date.day}日\u3000星期{_WEEKDAYS[date.weekday()]}"
+    )
+
+
+class _Setter:
+    """Flows articles down the columns of successive pages."""
+
+    def __init__(
+        self,
+        columns: int,
+        page_mm: tuple[float, float],
+        dpi: int,
+        rng: random.Random,
+        masthead: str,
+    ) -> None:
+        px_per_mm = dpi / _MM_PER_INCH
+        self.width, self.height = (round(mm * px_per_mm) for mm in page_mm)
+        self.margin = round(_MARGIN_MM * px_per_mm)
+        self.size = round(_BODY_PT / _PT_PER_INCH * dpi)
+        self.pitch = round(self.size * _LEADING)
+        self.body = ImageFont.truetype(str(FONT_FILE), self.size)
+        self.rng = rng
+        self.masthead = masthead
+        self.columns = columns
+        inner = self.width - 2 * self.margin
+        gutter = round(_GUTTER * self.size)
+        # Columns hold whole characters, so that justified lines are evenly spaced.
+        self.chars = (inner - (columns - 1) * gutter) // (columns * self.size)
+        self.column_width = self.chars * self.size
+        spare = inner - columns * self.column_width
+        self.column_x = [
+            self.margin + i * (self.column_width + spare // max(columns - 1, 1))
+            for i in range(columns)
+        ]
+        self.pages: list[Page] = []
+        self.column = columns  # past the last column: the first line opens a page
+        self.y = 0
+        self.draw: ImageDraw.ImageDraw | None = None
+        self.open_item: int | None = None  # the page line a paragraph continues on
+
+    def article(self, headline: str, paragraphs: list[str]) -> None:
+        size = round(self.size * self.rng.choice((1.5, 1.7, 2.0)))
+        font = ImageFont.truetype(str(FONT_FILE), size)
+        # Headlines keep half a character clear of the column's edges.
+        head_lines = _wrap(headline, font, self.column_width - self.size) if headline else []
+        head_height = len(head_lines) * round(size * 1.3)
+        # A headline stands over at least two lines of its text, else in the next column.
+        if self.column >= self.columns or self.y + head_height + 3 * self.pitch > self.bottom:
+            self._next_column()
+        if head_lines:
+            if self.y > self.top:
+                self.y += self.pitch
+            centred = self.rng.random() < 0.5
+            for line in head_lines:
+                width = font.getlength(line)
+                x = self.column_x[self.column]
+                if centred:
+                    x += (self.column_width - width) / 2
+                self._draw().text((x, self.y), line, font=font, fill=0, stroke_width=1)
+                self.y += round(size * 1.3)
+            self.pages[-1].lines.append("".join(head_lines))
+            self.y += self.pitch // 3
+        for paragraph in paragraphs:
+            self.open_item = None
+            for line, last in _lines(_INDENT + paragraph, self.body, self.column_width):
+                if self.y + self.size > self.bottom:
+                    self._next_column()
+                self._justify(line, justified=not last)
+                if self.open_item is None:
+                    self.pages[-1].lines.append("")
+                    self.open_item = len(self.pages[-1].lines) - 1
+                self.pages[-1].lines[self.open_item] += line.strip("\u3000")
+                self.y += self.pitch
+        self.open_item = None
+
+    @property
+    def top(self) -> int:
+        return self.margin + 2 * self.pitch
+
+    @property
+    def bottom(self) -> int:
+        return self.height - self.margin
+
+    def _draw(self) -> ImageDraw.ImageDraw:
+        assert self.draw is not None
+        return self.draw
+
+    def _next_column(self) -> None:
+        self.column += 1
+        if self.column >= self.columns:
+            self._new_page()
+            self.column = 0
+        self.y = self.top
+
+    def _new_page(self) -> None:
+        image = Image.new("L", (self.width, self.height), 255)
+        self.draw = ImageDraw.Draw(image)
+        number = len(self.pages) + 1
+        masthead = f"{self.masthead}\u3000第{number}版"
+        self.draw.text((self.margin, self.margin), masthead, font=self.body, fill=0)
+        rule = self.margin + round(self.pitch * 1.2)
+        self.draw.line(
+            (self.margin, rule, self.width - self.margin, rule),
+            fill=0,
+            width=max(self.size // 12, 2),
+        )
+        self.pages.append(Page(image, [masthead]))
+        # A paragraph running on from the previous page is a new item of this one.
+        if self.open_item is not None:
+            self.pages[-1].lines.append("")
+            self.open_item = 1
+
+    def _justify(self, line: str, *, justified: bool) -> None:
+        """Draw a line, its characters spread to fill the column unless it ends a paragraph."""
+        x0 = self.column_x[self.column]
+        widths = [self.body.getlength(char) for char in line]
+        extra = self.column_width - sum(widths)
+        # Latin words keep their letters together: the space goes between words and
+        # around them, never inside.
+        gaps = [
+            i for i in range(1, len(line)) if not (_is_latin(line[i - 1]) and _is_latin(line[i]))
+        ]
+        step = extra / len(gaps) if justified and gaps and extra > 0 else 0.0
+        x = float(x0)
+        gap_set = set(gaps)
+        for i, (char, width) in enumerate(zip(line, widths, strict=True)):
+            if i in gap_set:
+                x += step
+            self._draw().text((x, self.y), char, font=self.body, fill=0)
+            x += width
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """A headline broken into lines at most ``width`` wide (at its spaces if it has any)."""
+    return [line.strip() for line, _ in _lines(text, font, width)]
+
+
+def _lines(text: str, font: ImageFont.FreeTypeFont, width: int) -> Iterator[tuple[str, bool]]:
+    """Break text into lines no wider than ``width``: (line, whether it is the last).
+
+    Latin words and numbers move to the next line whole; punctuation that may not start
+    a line takes the last character of the line before along (推出 in Chinese typesetting).
+    """
+    # A unit wider than the column (a long URL) is broken anywhere.
+    units = [
+        piece
+        for unit in _units(text)
+        for piece in (unit if font.getlength(unit) > width else (unit,))
+    ]
+    line: list[str] = []
+    used = 0.0
+    for unit in units:
+        unit_width = font.getlength(unit)
+        if line and used + unit_width > width:
+            carried: list[str] = []
+            while line and (unit[0] in _NO_LINE_START or line[-1][-1] in _NO_LINE_END):
+                carried.insert(0, line.pop())
+                if not (line and line[-1][-1] in _NO_LINE_END):
+                    break
+            if not line:  # nothing could be carried: break anyway
+                line, carried = carried, []
+            yield "".join(line).rstrip(" "), False
+            line = carried
+            used = sum(font.getlength(u) for u in line)
+            if unit == " " and not line:
+                continue
+        line.append(unit)
+        used += unit_width
+    if line:
+        yield "".join(line).rstrip(" "), True
+
+
+def _units(text: str) -> Iterator[str]:
+    """Characters, with runs of Latin letters and digits kept as one unit."""
+    word = ""
+    for char in text:
+        if _is_latin(char):
+            word += char
+            continue
+        if word:
+            yield word
+            word = ""
+        yield char
+    if word:
+        yield word
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def _scan(page: Page, rng: random.Random) -> Page:
+    """The page as a scanner returns it: toned paper, slightly rotated, soft, noisy."""
+    image = page.image.rotate(rng.uniform(-0.4, 0.4), resample=Image.BICUBIC, fillcolor=255)
+    pixels = np.asarray(image.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float32)
+    noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 8.0, pixels.shape)
+    # Paper takes a tone, ink stays dark.
+    pixels = pixels * rng.uniform(0.9, 0.97) + noise
+    return Page(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), page.lines)
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate: edit distance over the reference length, whitespace ignored.
+
+    NFKC folds full-width digits and letters, which OCR engines read either way.
+    """
+    ref = "".join(unicodedata.normalize("NFKC", reference).split())
+    hyp = "".join(unicodedata.normalize("NFKC", hypothesis).split())
+    if not ref:
+        return float(bool(hyp))
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        current = [i]
+        for j, h in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / len(ref)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--issue", default="2024-01-01", help="corpus issue (YYYY-MM-DD)")
+    parser.add_argument("--articles", type=int, default=6, help="its first N articles")
+    parser.add_argument("--columns", type=int, default=3)
+    parser.add_argument("--traditional", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="where the pages go (default: a temp folder)")
+    args = parser.parse_args()
+
+    from retrieval.parse import read_issue, read_issue_files
+    from retrieval.parse.ocr import ocr_images
+
+    logging.basicConfig(level=logging.WARNING)
+    source = read_issue(args.corpus / "issues" / f"{args.issue}.txt")
+    articles = [(a.headline, a.body) for a in source.articles[: args.articles]]
+    options = {"traditional": args.traditional, "columns": args.columns, "seed": args.seed}
+    pages = typeset(articles, issue=args.issue, **options)
+    out = args.out or Path(tempfile.mkdtemp(prefix="ocr_render-"))
+    paths = render_issue(articles, out, issue=args.issue, **options)
+    print(f"{len(paths)} pages in {out}")
+    for number, (page, path) in enumerate(zip(pages, paths, strict=True), start=1):
+        started = time.perf_counter()
+        [text] = ocr_images([path])
+        seconds = time.perf_counter() - started
+        print(f"page {number}: CER {cer(page.text, text):.2%}, {seconds:.1f} s")
+    issue, skipped = read_issue_files(paths)
+    print(
+        f"{len(issue.articles)} articles parsed ({len(articles)} printed), {len(skipped)} skipped"
+    )
+    for article in issue.articles:
+        print(f"  p{article.page} {article.headline[:30]!r}: {len(article.body)} characters")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

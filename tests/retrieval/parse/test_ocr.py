@@ -1,0 +1,283 @@
+"""Tests for retrieval.parse.ocr: scanned pages and page images read by OCR.
+
+The pages are drawn at test time with Pillow in WenQuanYi Zen Hei (Debian's
+fonts-wqy-zenhei) and read back by Tesseract (Debian's tesseract-ocr,
+tesseract-ocr-chi-sim and tesseract-ocr-chi-tra; .ci/run installs them). Tests that OCR
+skip when these are absent; those of bad files and of a missing engine do not need them.
+Pages are small (a few columns of a dozen lines), so that each is read in a second or two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from benchmarks.ocr_render import cer, render_issue
+from retrieval.ingest import find_files
+from retrieval.parse import BadFileError, group_issue_files, ocr, read_issue, read_issue_files
+from retrieval.parse.ocr import ocr_available, ocr_images
+
+FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+PACKAGES = "tesseract-ocr, tesseract-ocr-chi-sim and tesseract-ocr-chi-tra"
+BODY = 40  # pixels: 9.6 pt at 300 dpi
+CHARS = 14  # characters a column line holds (a headline of 10 fits)
+GUTTER = 2 * BODY
+MARGIN = 60
+
+A_HEAD = "县医院新大楼投入使用"
+A_BODY = (
+    "本报讯三月一日，县医院新门诊大楼正式投入使用，设有床位三百张，"
+    "配备核磁共振、彩超等先进医疗设备，群众在家门口就能看上好病。"
+)
+B_HEAD = "全县春耕备耕有序推进"
+B_BODY = (
+    "本报讯连日来，全县各乡镇抢抓农时，组织群众开展土地深翻、地膜覆盖和种子调运，"
+    "确保春耕生产不误农时，全县已落实春播面积十二万亩。"
+)
+T_HEAD = "臺南燈會開幕"
+T_BODY = (
+    "臺灣燈會今日在臺南開幕，主燈高達二十二公尺，吸引大批遊客前來觀賞，"
+    "市府預估活動期間將湧入逾千萬人次，交通局加開接駁車。"
+)
+
+
+@pytest.fixture(scope="module")
+def font() -> Path:
+    if not FONT_FILE.is_file():
+        pytest.skip(f"CJK font {FONT_FILE} not installed (apt-get install fonts-wqy-zenhei)")
+    return FONT_FILE
+
+
+@pytest.fixture(scope="module")
+def tesseract(font: Path) -> None:
+    if not ocr_available():
+        pytest.skip(f"Tesseract with Chinese models not installed (apt-get install {PACKAGES})")
+
+
+def page(*columns: tuple[str, str], masthead: str | None = None) -> Image.Image:
+    """A page of columns side by side, each a headline over a justified paragraph."""
+    body = ImageFont.truetype(str(FONT_FILE), BODY)
+    head = ImageFont.truetype(str(FONT_FILE), round(BODY * 1.3))
+    width = 2 * MARGIN + len(columns) * CHARS * BODY + (len(columns) - 1) * GUTTER
+    image = Image.new("L", (width, 2 * MARGIN + 14 * round(BODY * 1.5)), 255)
+    draw = ImageDraw.Draw(image)
+    top = MARGIN
+    if masthead:
+        draw.text((MARGIN, top), masthead, font=body, fill=0)
+        top += 2 * BODY
+    for number, (headline, text) in enumerate(columns):
+        x = MARGIN + number * (CHARS * BODY + GUTTER)
+        draw.text((x, top), headline, font=head, fill=0)
+        y = top + round(BODY * 2.2)
+        text = "\u3000\u3000" + text
+        for start in range(0, len(text), CHARS):
+            for i, char in enumerate(text[start : start + CHARS]):
+                draw.text((x + i * BODY, y), char, font=body, fill=0)
+            y += round(BODY * 1.5)
+    return image
+
+
+def lines_of(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def best_line(text: str, expected: str) -> float:
+    """The CER of the output line closest to ``expected``."""
+    return min(cer(expected, line) for line in lines_of(text))
+
+
+def test_two_columns_are_read_one_after_the_other(tesseract: None) -> None:
+    [text] = ocr_images([page((A_HEAD, A_BODY), (B_HEAD, B_BODY))])
+    assert cer(A_HEAD + A_BODY + B_HEAD + B_BODY, text) < 0.05
+    # Each paragraph and headline on a line of its own, column A's before column B's.
+    assert [best_line(text, part) < 0.1 for part in (A_HEAD, A_BODY, B_HEAD, B_BODY)] == [True] * 4
+    a_last = max(text.find(A_BODY[-8:-1]), text.find(A_BODY[-15:-8]))
+    b_first = min(i for i in (text.find(B_BODY[2:9]), text.find(B_BODY[9:16])) if i >= 0)
+    assert 0 <= a_last < b_first
+    # No space between Chinese characters.
+    assert " " not in text
+
+
+def test_traditional_page_is_read_in_traditional(tesseract: None) -> None:
+    [text] = ocr_images([page((T_HEAD, T_BODY))])
+    assert cer(T_HEAD + T_BODY, text) < 0.05
+    assert "臺灣燈會" in text  # not folded to 台湾灯会
+
+
+def test_png_page_files_make_an_issue(tmp_path: Path, tesseract: None) -> None:
+    page((A_HEAD, A_BODY), masthead="交城报　2024年3月1日　星期五　第1版").save(
+        tmp_path / "2024-03-01_01.png"
+    )
+    page((B_HEAD, B_BODY)).save(tmp_path / "2024-03-01_02.png", dpi=(300, 300))
+    [group] = group_issue_files(find_files([tmp_path]))
+    issue, skipped = read_issue_files(group)
+    assert skipped == []
+    assert issue.issue_id == "2024-03-01"
+    assert issue.source == str(tmp_path / "2024-03-01{_01.png,_02.png}")
+    assert [a.page for a in issue.articles] == [1, 2]
+    assert cer(A_HEAD, issue.articles[0].headline) < 0.15
+    assert cer(B_BODY, issue.articles[1].body) < 0.05
+
+
+def test_multi_frame_tiff_is_one_page_a_frame(tmp_path: Path, tesseract: None) -> None:
+    path = tmp_path / "scan.tiff"
+    first, second = page((A_HEAD, A_BODY)), page((B_HEAD, B_BODY))
+    first.save(path, save_all=True, append_images=[second])
+    issue = read_issue(path)
+    assert [a.page for a in issue.articles] == [1, 2]
+    assert cer(A_BODY + B_BODY, "".join(a.body for a in issue.articles)) < 0.05
+
+
+def test_scanned_pdf_is_read_by_ocr_page_by_page(tmp_path: Path, tesseract: None) -> None:
+    path = tmp_path / "scan.pdf"
+    first, second = page((A_HEAD, A_BODY)), page((T_HEAD, T_BODY))
+    first.save(path, "PDF", resolution=300, save_all=True, append_images=[second])
+    issue = read_issue(path)
+    assert [a.page for a in issue.articles] == [1, 2]
+    assert cer(A_BODY, issue.articles[0].body) < 0.05
+    assert cer(T_BODY, issue.articles[1].body) < 0.05
+
+
+def mixed_pdf(path: Path) -> Path:
+    """Page 1 with a text layer, page 2 a scan of column B."""
+    pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
+    canvas = Canvas(str(path), pagesize=(595, 842))
+    canvas.setFont("WenQuanYiZenHei", 16)
+    canvas.drawString(40, 780, A_HEAD)
+    canvas.setFont("WenQuanYiZenHei", 10.5)
+    canvas.drawString(40, 750, A_BODY[:40])
+    canvas.showPage()
+    scan = page((B_HEAD, B_BODY))
+    scale = 72 / 300  # drawn at 300 dpi
+    canvas.drawImage(
+        ImageReader(scan), 0, 842 - scan.height * scale, scan.width * scale, scan.height * scale
+    )
+    canvas.showPage()
+    canvas.save()
+    return path
+
+
+def test_mixed_pdf_keeps_its_text_layer_and_ocrs_the_rest(tmp_path: Path, tesseract: None) -> None:
+    issue = read_issue(mixed_pdf(tmp_path / "mixed.pdf"))
+    by_page = {a.page: a for a in issue.articles}
+    assert by_page[1].headline == A_HEAD and by_page[1].body == A_BODY[:40]
+    assert cer(B_BODY, by_page[2].body) < 0.05
+
+
+def test_without_tesseract_a_mixed_pdf_keeps_its_text_pages(
+    tmp_path: Path, font: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ocr, "_TESSERACT", "no-such-tesseract")
+    with caplog.at_level(logging.WARNING):
+        issue = read_issue(mixed_pdf(tmp_path / "mixed.pdf"))
+    assert [a.page for a in issue.articles] == [1]
+    assert f"no text layer on page 2, left out: install {PACKAGES}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda image, path: image.save(path), "page image"),
+        (lambda image, path: image.save(path, "PDF", resolution=300), "no text layer"),
+    ],
+    ids=["png", "scanned-pdf"],
+)
+def test_missing_engine_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make, what: str
+) -> None:
+    monkeypatch.setattr(ocr, "_TESSERACT", "no-such-tesseract")
+    path = tmp_path / ("page.png" if what == "page image" else "scan.pdf")
+    make(Image.new("L", (200, 100), 255), path)
+    with pytest.raises(BadFileError) as caught:
+        read_issue(path)
+    assert caught.value.reason == (
+        f"{what}: install {PACKAGES} to OCR it (the tesseract program missing), or OCR it first"
+    )
+
+
+def _blank(width: int, height: int) -> Callable[[Path], bytes]:
+    """A blank 1-bit image file: a few kilobytes for any number of pixels (a bomb)."""
+
+    def make(path: Path) -> bytes:
+        Image.new("1", (width, height), 1).save(path)
+        return path.read_bytes()
+
+    return make
+
+
+def _truncated_png(path: Path) -> bytes:
+    page_image = Image.effect_noise((400, 300), 60).convert("L")
+    page_image.save(path)
+    return path.read_bytes()[:2000]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("page.png", lambda path: b"", "empty file"),
+        ("page.jpg", lambda path: "不是图片".encode(), "not an image, or damaged"),
+        ("page.png", _truncated_png, "damaged image"),
+        ("page.png", _blank(10_000, 10_000), "image too large to be a page"),
+        ("page.tif", _blank(15_000, 15_000), "image too large to be a page"),
+    ],
+    ids=["empty", "not-an-image", "truncated", "too-large", "bomb"],
+)
+def test_bad_images_are_reported_not_crashed_on(
+    tmp_path: Path, name: str, content, reason: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content(path))
+    with pytest.raises(BadFileError) as caught:
+        read_issue(path)
+    assert caught.value.path == path
+    assert caught.value.reason.startswith(reason)
+
+
+def test_folder_scan_picks_up_page_images_but_not_markdown(tmp_path: Path) -> None:
+    for name in ("2024-03-01_01.png", "2024-03-01_02.JPG", "2024-03-01_03.tiff", "README.md"):
+        (tmp_path / name).write_bytes(b"")
+    found = find_files([tmp_path])
+    assert [p.name for p in found] == [
+        "2024-03-01_01.png",
+        "2024-03-01_02.JPG",
+        "2024-03-01_03.tiff",
+    ]
+    assert group_issue_files(found) == [found]
+
+
+@pytest.mark.slow
+def test_a_scanned_page_answers_a_question(tmp_path: Path, tesseract: None, embedder) -> None:
+    from retrieval.answer import answer_question
+    from retrieval.ingest import ingest
+    from retrieval.search import Searcher
+
+    articles = [
+        (
+            "白漳河改造工程开工",
+            "本报讯据了解，白漳河河道城区段全长2886米，一期改造工程治理长度1075米。",
+        ),
+        (B_HEAD, B_BODY),
+    ]
+    paths = render_issue(articles, tmp_path / "scans", columns=2, page_mm=(148, 105), dpi=300)
+    report = ingest(paths, tmp_path / "index", embedder)
+    assert report.ok, report.failed
+    answer = answer_question(
+        Searcher(tmp_path / "index", embedder), "白漳河河道城区段全长多少米？", 3
+    )
+    assert "2886米" in answer.hits[0].quote
+
+
+def test_a_blank_scan_says_ocr_found_no_text(tmp_path: Path, tesseract: None) -> None:
+    path = tmp_path / "scan.pdf"
+    Image.new("L", (600, 800), 235).save(path, "PDF", resolution=300)
+    with pytest.raises(BadFileError) as caught:
+        read_issue(path)
+    assert caught.value.reason == "no text layer, and OCR found no text in it"
