@@ -10,7 +10,6 @@ import random
 import re
 import unicodedata
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,9 +19,7 @@ from benchmarks.ocr_styles import layout, random_style
 from retrieval.documents import Article, Issue
 from retrieval.parse import read_issue, split_articles
 from retrieval.parse.layout import is_wrapped, text_width
-
-ROOT = Path(__file__).resolve().parents[3]
-SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
+from tests.samples import BULLETINS, SEED
 
 FIRST = (
     "本报讯 3月5日，县城关镇老旧小区改造工程正式开工，计划年内完成12个小区的管网更新和"
@@ -276,12 +273,10 @@ def test_traditional_script() -> None:
 
 # --- property: any wrapping of a clean issue parses back to the same articles -----------------
 
-# Clean issues of the development corpus that ship with the project.
-BULLETINS = ROOT / "data" / "bulletins"
-
 
 @pytest.fixture(scope="module")
 def clean_issues() -> list[Issue]:
+    # Clean issues of the development corpus that ship with the project.
     return [read_issue(BULLETINS / name) for name in ("2024-07-14.txt", "2024-12-29.txt")]
 
 
