@@ -380,17 +380,7 @@ def show(issue: str, index_dir: Path, as_json: bool) -> None:
                 "date": date,
                 "title": summary.title,
                 "source": summary.source,
-                "articles": [
-                    {
-                        "index": a.index,
-                        "headline": a.headline,
-                        "section": a.section,
-                        "author": a.author,
-                        "page": a.page,
-                        "chars": a.chars,
-                    }
-                    for a in articles
-                ],
+                "articles": [dataclasses.asdict(a) for a in articles],
             }
         )
         return
