@@ -114,8 +114,10 @@ def ingest(
 ) -> None:
     """Index bulletin issues: files, or folders of them.
 
-    Text files (.txt in UTF-8, GB18030/GBK or Big5) and PDFs with a text layer; page
-    files of one issue (2024-03-01_01.pdf, 2024-03-01_02.pdf, …) make one issue.
+    Text files (.txt in UTF-8, GB18030/GBK or Big5, OCR output in any layout), PDFs, and
+    scans: page images (.png, .jpg, .tif) and PDF pages without a text layer are OCR'd
+    (Tesseract). Page files of one issue (2024-03-01_01.pdf, 2024-03-01_02.png, …) make
+    one issue.
     With --watch DIR, DIR is ingested and then watched for new or changed files.
 
     Unchanged files are skipped, changed ones replace their issue. Files that cannot be
