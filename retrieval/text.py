@@ -7,6 +7,7 @@ sentence is the same everywhere in the pipeline.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Han ideographs: CJK Extension A, the Unified block, compatibility ideographs and the
 # supplementary planes (Extensions B–H), which OCR of names and places does produce.
@@ -20,3 +21,16 @@ CJK_PUNCT_RE = re.compile(f"[{CJK_PUNCT}]")
 
 # What ends a sentence, in either width.
 SENTENCE_END = "。！？；…!?;"
+
+_CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
+
+
+def char_width(char: str) -> float:
+    """Columns a character takes in print: 1 for Chinese and full-width forms, else 1/2."""
+    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.5
+
+
+def text_width(text: str) -> float:
+    """Printed width of a line in Chinese-character columns (a space OCR put between
+    Chinese characters takes none)."""
+    return sum(char_width(c) for c in _CJK_SPACE_RE.sub("", text))

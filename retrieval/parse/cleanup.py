@@ -44,6 +44,17 @@ _ROLE_RE = re.compile(ROLE)
 _NAME_SEPARATOR_RE = re.compile(r"[\s、]+")
 _NOT_A_BYLINE = frozenset({"待续", "未完待续", "续完"})
 ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
+# Subheads inside an article: numbered, bulleted or bracketed.
+SUBHEAD_RE = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
+    r"|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])"
+)
+# "活动地点：新营文化中心" or "报名方式：" inside an article.
+_LABEL_RE = re.compile(
+    r"^[^\s：:，,]{0,6}(?:地点|地點|时间|時間|日期|期间|期間|对象|對象|方式|电话|電話|地址"
+    r"|名称|名稱|单位|單位|资格|資格|内容|內容|费用|費用|主旨|说明|說明|依据|依據|网址|網址"
+    r"|人数|人數|条件|條件|项目|項目|办法|辦法|附件|职称|職稱|职缺|職缺)\s*[：:]|.*[：:]$"
+)
 
 
 def clean_text(text: str) -> str:
@@ -144,6 +155,11 @@ def is_headline_like(line: str) -> bool:
     if commas > 1 or (commas == 1 and len(core) > _SHORT_HEADLINE):
         return False
     return byline(line) is None
+
+
+def is_subhead(text: str) -> bool:
+    """A numbered or bracketed subhead, or a label introducing a list ("报名方式：")."""
+    return bool(SUBHEAD_RE.match(text) or _LABEL_RE.match(text))
 
 
 def _is_fragment(line: str) -> bool:

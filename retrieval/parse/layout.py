@@ -50,14 +50,16 @@ from retrieval.parse.cleanup import (
     LEAD_BYLINE_RE,
     NAME,
     ROLE,
+    SUBHEAD_RE,
     byline,
     byline_names,
     is_headline_like,
+    is_subhead,
     normalise_line,
 )
 from retrieval.parse.masthead import is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import SENTENCE_END
+from retrieval.text import SENTENCE_END, char_width, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -82,6 +84,7 @@ _COLUMN_SHARE = 0.7  # lines narrower than this share of the widest are not colu
 # A line ran to the column's end when the next line's first word would not have fit:
 # greedy wrapping, give or take half a column for half-width digits and letters.
 _FULL_SLACK = 0.5
+_RAGGED_SLACK = 1.5
 _DEBRIS_MAX = 4
 _RUNNING_HEAD_REPEATS = 3
 _RUNNING_HEAD_MAX = 30
@@ -94,7 +97,6 @@ _MAX_HEADLINE_LINES = 3
 _BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
 _FULL_STOP_RE = re.compile("[。；;]")
 
-_CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
 _CLOSING_PUNCT = "，。、；：？！）」』”’》】,.;:?!)"
@@ -117,30 +119,9 @@ _CREDIT_RE = re.compile(
 )
 # A byline printed on its own line under the headline: "本报记者 张三 通讯员 李四".
 _BYLINE_LINE_RE = re.compile(rf"^(?:{ROLE}\s*{NAME}\s*(?:[、\s]\s*{NAME})*\s*){{1,3}}$")
-# "活动地点：新营文化中心" or "报名方式：" inside an article.
-_LABEL_RE = re.compile(
-    r"^[^\s：:，,]{0,6}(?:地点|地點|时间|時間|日期|期间|期間|对象|對象|方式|电话|電話|地址"
-    r"|名称|名稱|单位|單位|资格|資格|内容|內容|费用|費用|主旨|说明|說明|依据|依據|网址|網址"
-    r"|人数|人數|条件|條件|项目|項目|办法|辦法|附件|职称|職稱|职缺|職缺)\s*[：:]|.*[：:]$"
-)
 # In papers that close their articles, bare subheads are short ("强化政治引领"); a
 # headline-like line at least this wide opens an article even without a closing before.
 _SUBHEAD_MAX = 12
-_SUBHEAD_RE = re.compile(
-    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
-    r"|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])"
-)
-
-
-def char_width(char: str) -> float:
-    """Columns a character takes in print: 1 for Chinese and full-width forms, else 1/2."""
-    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.5
-
-
-def text_width(text: str) -> float:
-    """Printed width of a line in Chinese-character columns (a space OCR put between
-    Chinese characters takes none)."""
-    return sum(char_width(c) for c in _CJK_SPACE_RE.sub("", text))
 
 
 @dataclass
@@ -421,7 +402,8 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
     full = [
         i + 1 < len(lines)
-        and line.width + _first_word_width(lines[i + 1].text) > measures[i][0] - _FULL_SLACK
+        and line.width + _first_word_width(lines[i + 1].text)
+        > measures[i][0] - _slack(*measures[i])
         and not ARTICLE_START_RE.match(lines[i + 1].text)
         for i, line in enumerate(lines)
     ]
@@ -460,6 +442,12 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             paragraphs.append(previous)
         previous.full_end = ends
     return paragraphs
+
+
+def _slack(narrow_end: float, wide_end: float) -> float:
+    """How far short of the narrow end a full line may stop: where OCR does not keep the
+    measure, lines spread and the narrow end is only an estimate."""
+    return _FULL_SLACK if wide_end - narrow_end <= 1 else _RAGGED_SLACK
 
 
 def _is_overwide(line: _Line, narrow_end: float, wide_end: float) -> bool:
@@ -538,6 +526,7 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
         and not _FULL_STOP_RE.search(paragraph.text[:-1])
         and not is_meta_line(paragraph.text)
         and not ARTICLE_START_RE.match(paragraph.text)
+        and not _BYLINE_LINE_RE.match(paragraph.text)
         and byline(paragraph.text) is None
         and _closing(paragraph.text) is None
     )
@@ -549,19 +538,14 @@ def _is_set_apart(paragraph: _Paragraph) -> bool:
         and paragraph.blank_after
         and paragraph.lines <= _MAX_HEADLINE_LINES
         and _is_loose_heading(paragraph)
-        and not _is_subhead(paragraph.text)
+        and not is_subhead(paragraph.text)
     )
-
-
-def _is_subhead(text: str) -> bool:
-    """A numbered or bracketed subhead, or a label introducing a list ("报名方式：")."""
-    return bool(_SUBHEAD_RE.match(text) or _LABEL_RE.match(text))
 
 
 def _closing(text: str) -> str | None:
     """The department of a closing "（department）" line; None for any other line."""
     match = CLOSING_RE.match(text)
-    if not match or _SUBHEAD_RE.match(text):
+    if not match or SUBHEAD_RE.match(text):
         return None
     inner = match.group(1).strip()
     # "（下转第2版）" and "（图为…）" are not departments; a sentence is not one either.
@@ -587,13 +571,14 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
     i = 0
     while i < len(paragraphs):
         end = i
-        if apart and _is_set_apart(paragraphs[i]):
+        # (Where they are, too, when it does not end a sentence as body paragraphs do.)
+        if _is_set_apart(paragraphs[i]) and (apart or not _ends_sentence(paragraphs[i].text)):
             end = i + 1
         # A subhead ends a run of headline lines: it is the first line of the body.
         while (
             end < len(paragraphs)
             and _is_heading(paragraphs[end])
-            and (end == i or not _is_subhead(texts[end]))
+            and (end == i or not is_subhead(texts[end]))
         ):
             end += 1
         # The second line of a headline printed with it may end with "！" or hold commas.
@@ -604,7 +589,7 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             and not paragraphs[end].blank_before
             and paragraphs[end].lines <= 2
             and _is_loose_heading(paragraphs[end])
-            and not _is_subhead(texts[end])
+            and not is_subhead(texts[end])
         ):
             end += 1
         if closes and closed:
@@ -625,13 +610,13 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             after = texts[end]
             opens = (
                 closed
-                or (len(heads) > 1 and not _is_subhead(heads[0]))
+                or (len(heads) > 1 and not is_subhead(heads[0]))
                 or bool(ARTICLE_START_RE.match(after))
                 or is_meta_line(after)
                 or bool(_BYLINE_LINE_RE.match(after))
-                or (not _is_subhead(heads[0]) and text_width(heads[0]) >= _SUBHEAD_MAX)
+                or (not is_subhead(heads[0]) and text_width(heads[0]) >= _SUBHEAD_MAX)
                 if closes
-                else len(heads) > 1 or not _is_subhead(heads[0])
+                else len(heads) > 1 or not is_subhead(heads[0])
             )
             if opens or not drafts:
                 section, headline = _section_and_headline(paragraphs[i:end])

@@ -19,6 +19,7 @@ _MASTHEAD_ITEM_RE = re.compile(
     r"|[(（]?总?第[0-9一二三四五六七八九十]{1,4}[版期][)）]?|本期\d+篇"
 )
 MASTHEAD_LINES = 5
+_GAP_MARKS_RE = re.compile("[”“\"'|｜丨]")
 _MASTHEAD_MAX = 60
 _PAPER_NAME_MAX = 12
 _CHINESE_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", start=1)}
@@ -39,7 +40,8 @@ def is_masthead_line(line: str) -> bool:
 
     "交城报 2023年3月1日 星期三 第2版" is one; "2023年2月21日召开会议" is a headline.
     """
-    tokens = _DATE_SPACES_RE.sub("", line).split()
+    # OCR reads the wide gaps between the items as a quote mark or a bar now and then.
+    tokens = _DATE_SPACES_RE.sub("", _GAP_MARKS_RE.sub(" ", line)).split()
     if not tokens or len(line) > _MASTHEAD_MAX:
         return False
     dated = False

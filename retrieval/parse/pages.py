@@ -13,8 +13,14 @@ from retrieval.parse.cleanup import (
     byline,
     byline_names,
     is_headline_like,
+    is_subhead,
 )
 from retrieval.parse.masthead import masthead_end, page_number
+from retrieval.text import text_width
+
+# A section label or column slogan is a few words ("全力以赴抓经济 踔厉奋发开新局" is the
+# seed page's longest, 15 characters); a first line this long is part of a headline.
+_LONG_HEADLINE_LINE = 20
 
 
 def split_page(text: str) -> list[Article]:
@@ -41,6 +47,10 @@ def split_page(text: str) -> list[Article]:
     page = page_number(lines[:masthead])
     articles: list[Article] = []
     bodies: list[list[str]] = []
+    # A page whose articles end with bylines uses bare headline-like lines as subheads
+    # too; a page without any (OCR of an encyclopedia digest, a press-release digest)
+    # opens an article at every headline that is not a numbered subhead.
+    closes = any(byline(line) for line in lines)
     closed = True  # at the top of the page, as after a byline, text opens an article
     i = masthead
     while i < len(lines):
@@ -50,9 +60,9 @@ def split_page(text: str) -> list[Article]:
         if end > i:
             heads = lines[i:end]
             before_dateline = end < len(lines) and ARTICLE_START_RE.match(lines[end])
-            if len(heads) > 1 or closed or before_dateline:
-                section = heads[0] if len(heads) > 1 else None
-                headline = " ".join(heads[1:]) if len(heads) > 1 else heads[0]
+            opens = len(heads) > 1 or closed or before_dateline or not is_subhead(heads[0])
+            if opens if not closes else len(heads) > 1 or closed or before_dateline:
+                section, headline = _section_and_headline(heads)
                 articles.append(Article(headline=headline, body="", section=section, page=page))
                 bodies.append([])
             else:
@@ -77,3 +87,14 @@ def split_page(text: str) -> list[Article]:
         if article.author is None and lead:
             article.author = byline_names(lead.group(1))
     return articles
+
+
+def _section_and_headline(heads: list[str]) -> tuple[str | None, str]:
+    """A run of headline-like lines: the first is the section label ("交城县", a column
+    slogan), the rest the headline; unless the first is as long as a headline line, when
+    the run is one headline broken over lines."""
+    if len(heads) == 1:
+        return None, heads[0]
+    if text_width(heads[0]) >= _LONG_HEADLINE_LINE:
+        return None, "".join(heads)
+    return heads[0], " ".join(heads[1:])

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from benchmarks.ocr_styles import layout, random_style
 from retrieval.documents import Article, Issue
 from retrieval.parse import read_issue, split_articles
-from retrieval.parse.layout import is_wrapped, text_width
+from retrieval.parse.layout import is_wrapped
+from retrieval.text import text_width
 from tests.samples import BULLETINS, SEED
 
 FIRST = (
