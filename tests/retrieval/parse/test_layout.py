@@ -287,7 +287,10 @@ def _folded(text: str) -> str:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same styles on every run: CI stays reproducible
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(seed=st.integers(0, 10_000), which=st.integers(0, 1))
 def test_any_wrapping_parses_back_to_the_same_articles(
