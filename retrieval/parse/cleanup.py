@@ -29,7 +29,7 @@ _COMPLETE_RE = re.compile(rf"(?:[{SENTENCE_END}：:）)」』”]|[。！？!?][
 _HEADLINE_MAX = 64
 _HEADLINE_BAD_END = frozenset(SENTENCE_END + "，,、：:")
 _HEADLINE_COMMAS_RE = re.compile("[，,：:]")
-_FULL_STOP_RE = re.compile("[。；;]")
+FULL_STOP_RE = re.compile("[。；;]")
 _SHORT_HEADLINE = 32
 _FRAGMENT_MAX = 3
 _PAGE_NUMBER_RE = re.compile(r"^[-—–·.\s\d]{1,8}$")
@@ -149,7 +149,7 @@ def is_headline_like(line: str) -> bool:
     core = line.replace(" ", "")
     if not core or len(core) > _HEADLINE_MAX or core[-1] in _HEADLINE_BAD_END:
         return False
-    if _FULL_STOP_RE.search(core):
+    if FULL_STOP_RE.search(core):
         return False
     commas = len(_HEADLINE_COMMAS_RE.findall(core))
     if commas > 1 or (commas == 1 and len(core) > _SHORT_HEADLINE):

@@ -37,16 +37,18 @@ a file gave 56 "articles" named after wrapped body lines for an issue of 24. The
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import statistics
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
 from retrieval.documents import Article
 from retrieval.parse.cleanup import (
     ARTICLE_START_RE,
+    FULL_STOP_RE,
+    HSPACE_RE,
     LEAD_BYLINE_RE,
     NAME,
     ROLE,
@@ -57,9 +59,9 @@ from retrieval.parse.cleanup import (
     is_subhead,
     normalise_line,
 )
-from retrieval.parse.masthead import is_masthead_line, page_number
+from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import SENTENCE_END, char_width, text_width
+from retrieval.text import HAN_RE, SENTENCE_END, char_width, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -88,18 +90,14 @@ _RAGGED_SLACK = 1.5
 _DEBRIS_MAX = 4
 _RUNNING_HEAD_REPEATS = 3
 _RUNNING_HEAD_MAX = 30
-_PAPER_NAME_MAX = 12
 _FULL_SHARE_OF_TYPICAL = 0.8  # a line narrower than this share of the median stopped short
 # Headlines of papers that close their articles may end with "！" and hold commas; a
 # paragraph without a full stop right after a closing is one up to this width.
 _LOOSE_HEADLINE_MAX = 80
 _MAX_HEADLINE_LINES = 3
 _BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
-_FULL_STOP_RE = re.compile("[。；;]")
 
-_SPACES_RE = re.compile(r"[ \t\u00a0\u2002-\u200a\u3000]+")
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
-_CLOSING_PUNCT = "，。、；：？！）」』”’》】,.;:?!)"
 _PAGE_NUMBER_LINE_RE = re.compile(
     r"^(?:[-—–·.\s]*\d{1,3}[-—–·.\s]*|第\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
     r"|[Pp](?:age)?\.?\s*\d{1,3})$"
@@ -164,7 +162,7 @@ def is_wrapped(text: str) -> bool:
     widths = [
         text_width(line)
         for line in text.split("\n")
-        if len(_SPACES_RE.sub("", line)) > _DEBRIS_MAX and not _is_furniture(line.strip())
+        if len(HSPACE_RE.sub("", line)) > _DEBRIS_MAX and not _is_furniture(line.strip())
     ]
     if len(widths) < _MIN_LINES:
         return False
@@ -193,7 +191,7 @@ def split_wrapped(text: str) -> list[Article]:
 
 
 def _is_furniture(line: str) -> bool:
-    core = _SPACES_RE.sub("", line)
+    core = HSPACE_RE.sub("", line)
     if not core:
         return False
     return bool(
@@ -206,7 +204,7 @@ def _is_furniture(line: str) -> bool:
 
 def _content_lines(text: str) -> list[_Line]:
     """The lines of the text with page furniture removed, each with the page it is on."""
-    raw = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
+    raw = [HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
     # A running head is printed on every page: a short line that recurs, whatever its
     # page number, is furniture even when it is not recognisably a masthead.
     shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if line)
@@ -243,7 +241,7 @@ def _content_lines(text: str) -> list[_Line]:
 
 
 def _is_paper_name(line: str) -> bool:
-    return text_width(line) <= _PAPER_NAME_MAX and not re.search(r"[\d，。,；;：:！？]", line)
+    return text_width(line) <= PAPER_NAME_MAX and not re.search(r"[\d，。,；;：:！？]", line)
 
 
 def _is_running_head(line: str, repeats: int) -> bool:
@@ -259,7 +257,7 @@ def _is_running_head(line: str, repeats: int) -> bool:
 def _printed_page(line: str) -> int | None:
     if is_masthead_line(line):
         return page_number([line])
-    core = _SPACES_RE.sub("", line)
+    core = HSPACE_RE.sub("", line)
     if _PAGE_NUMBER_LINE_RE.match(core) and not _CONTINUATION_RE.fullmatch(core):
         match = _PAGE_IN_LINE_RE.search(core)
         if match and match.group(2):
@@ -293,7 +291,7 @@ def _drop_debris(lines: list[_Line]) -> list[_Line]:
         while end < len(lines) and _is_short(lines[end]) and not _ends_sentence(lines[end].text):
             end += 1
         previous = kept[-1] if kept else None
-        alone = end - i == 1 and any(_is_han(c) for c in lines[i].text)
+        alone = end - i == 1 and bool(HAN_RE.search(lines[i].text))
         # Between paragraphs: after a finished sentence, or set apart by blank lines
         # from a line that stopped short of the column.
         # Between paragraphs: after a line that stopped short of the column at the end
@@ -331,10 +329,6 @@ def _drop_debris(lines: list[_Line]) -> list[_Line]:
     return kept
 
 
-def _is_han(char: str) -> bool:
-    return unicodedata.east_asian_width(char) == "W" and char.isalpha()
-
-
 # --- 3–4. wrap width and paragraphs ---------------------------------------------------
 
 
@@ -359,7 +353,7 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
     widest = unhung_all[int(_WIDE_END * (len(unhung_all) - 1))] if unhung_all else 0.0
     measures: list[tuple[float, float]] = []
     for i in range(len(lines)):
-        lo = max(0, min(_bisect(every, i) - _WINDOW // 2, len(every) - _WINDOW))
+        lo = max(0, min(bisect.bisect_left(every, i) - _WINDOW // 2, len(every) - _WINDOW))
         near = sorted(lines[j].width for j in every[lo : lo + _WINDOW])
         # Headlines and labels among them are much narrower than the column: left out.
         # (The widest are not the measure either: a URL or a long number overruns.)
@@ -378,17 +372,6 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
         wide_end = max(unhung[int(_WIDE_END * (len(unhung) - 1))], widest)
         measures.append((near[int(_NARROW_END * (len(near) - 1))], wide_end))
     return measures
-
-
-def _bisect(values: list[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if values[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def _first_word_width(text: str) -> float:
@@ -523,7 +506,7 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
         (ignore_end or _ends_short(paragraph))
         and any(c.isalnum() for c in paragraph.text)
         and text_width(paragraph.text) <= _LOOSE_HEADLINE_MAX
-        and not _FULL_STOP_RE.search(paragraph.text[:-1])
+        and not FULL_STOP_RE.search(paragraph.text[:-1])
         and not is_meta_line(paragraph.text)
         and not ARTICLE_START_RE.match(paragraph.text)
         and not _BYLINE_LINE_RE.match(paragraph.text)

@@ -21,7 +21,7 @@ _MASTHEAD_ITEM_RE = re.compile(
 MASTHEAD_LINES = 5
 _GAP_MARKS_RE = re.compile("[”“\"'|｜丨]")
 _MASTHEAD_MAX = 60
-_PAPER_NAME_MAX = 12
+PAPER_NAME_MAX = 12
 _CHINESE_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", start=1)}
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
@@ -48,7 +48,7 @@ def is_masthead_line(line: str) -> bool:
     for token in tokens:
         if _MASTHEAD_ITEM_RE.fullmatch(token):
             dated = dated or not token.startswith(("星期", "周"))
-        elif len(token) > _PAPER_NAME_MAX or any(c.isdigit() or c in "，。" for c in token):
+        elif len(token) > PAPER_NAME_MAX or any(c.isdigit() or c in "，。" for c in token):
             return False
     return dated
 
