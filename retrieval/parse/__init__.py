@@ -3,14 +3,21 @@
 The steps, each a module of this package:
 
 * :mod:`~retrieval.parse.files` reads a file (or the page files of one issue) with its
-  metadata: sidecar, front matter, file name, masthead;
+  metadata: sidecar, front matter, file name, masthead; an article cut by a page break
+  is joined again;
 * :mod:`~retrieval.parse.decode` detects the encoding of a text file;
-* :mod:`~retrieval.parse.pdf` lays out a PDF's text layer, columns kept apart;
+* :mod:`~retrieval.parse.pdf` lays out a PDF's text layer, columns kept apart, headlines
+  (printed larger) marked as headings; :mod:`~retrieval.parse.ocr` reads scanned pages
+  and page images with Tesseract and lays them out the same way;
 * :mod:`~retrieval.parse.articles` recognises the layout of the text and splits it:
-  structured issues (:mod:`~retrieval.parse.structured`, articles between ``====`` lines)
-  or OCR pages (:mod:`~retrieval.parse.cleanup` repairs the text,
-  :mod:`~retrieval.parse.pages` finds headlines, labels and bylines);
-* :mod:`~retrieval.parse.masthead` reads paper name, date and page off a page's top.
+  structured issues (:mod:`~retrieval.parse.structured`, articles between ``====``
+  lines), pages with marked headlines (:mod:`~retrieval.parse.marked`), hard-wrapped
+  OCR text (:mod:`~retrieval.parse.layout`), or OCR pages with a paragraph a line
+  (:mod:`~retrieval.parse.cleanup` repairs the text, :mod:`~retrieval.parse.pages`
+  finds headlines, labels and bylines);
+* :mod:`~retrieval.parse.masthead` reads paper name, date and page off a page's top, and
+  :mod:`~retrieval.parse.furniture` knows the rest of what a page prints around its
+  articles.
 """
 
 from retrieval.parse.articles import split_articles

@@ -5,6 +5,7 @@ from __future__ import annotations
 from retrieval.documents import Article
 from retrieval.parse.cleanup import clean_text
 from retrieval.parse.layout import is_wrapped, split_wrapped
+from retrieval.parse.marked import is_marked, split_marked
 from retrieval.parse.pages import split_page
 from retrieval.parse.structured import is_structured, split_structured
 
@@ -16,7 +17,10 @@ def split_articles(text: str) -> list[Article]:
     the ``发稿单位/发稿时间/发稿人/联系电话`` header lines, the contact block at the end,
     any other "发稿…：" line and the closing ``（department）`` line are kept out of the
     body (a first paragraph glued to a header line is put back), and the author is the
-    发稿人 or else the department. Text that keeps the printed column lines (hard-wrapped
+    发稿人 or else the department. Pages whose headlines are marked as Markdown headings
+    (PDF and scanned pages, whose layout knows the print sizes) open an article at each
+    headline (:func:`~retrieval.parse.marked.split_marked`). Text that keeps the
+    printed column lines (hard-wrapped
     OCR output) has its paragraphs, headlines and bylines recovered by
     :func:`~retrieval.parse.layout.split_wrapped`. Any other text is treated as OCR pages
     with a paragraph a line: it is cleaned with
@@ -32,6 +36,8 @@ def split_articles(text: str) -> list[Article]:
     """
     if is_structured(text):
         return split_structured(text)
+    if is_marked(text):
+        return split_marked(text)
     if is_wrapped(text):
         return split_wrapped(text)
     return split_page(clean_text(text))

@@ -57,7 +57,7 @@ _LABEL_RE = re.compile(
 )
 
 
-def clean_text(text: str) -> str:
+def clean_text(text: str, *, headlines: bool = True) -> str:
     """Repair OCR'd newspaper text.
 
     * Spaces OCR put inside Chinese text are removed: between Chinese characters and
@@ -83,6 +83,9 @@ def clean_text(text: str) -> str:
 
     Args:
         text: OCR text, paragraphs on their own lines.
+        headlines: Whether the text may hold headlines. Without (an article's body, its
+            headlines known from the print), a short paragraph cut mid-sentence is joined
+            with the next too, unless it is a subhead or a label ("一、", "报名方式：").
 
     Returns:
         The cleaned text.
@@ -91,9 +94,9 @@ def clean_text(text: str) -> str:
     lines = _drop_debris([ln for ln in lines if ln])
     merged: list[str] = []
     for line in lines:
-        if merged and _continues(merged[-1], line):
+        if merged and _continues(merged[-1], line, headlines):
             # Normalised again: the seam can bring OCR spaces and punctuation together.
-            merged[-1] = normalise_line(_join(merged[-1], line))
+            merged[-1] = normalise_line(join_lines(merged[-1], line))
         else:
             merged.append(line)
     return "\n".join(merged)
@@ -196,18 +199,25 @@ def _drop_debris(lines: list[str]) -> list[str]:
     return kept
 
 
-def _continues(previous: str, line: str) -> bool:
+def _continues(previous: str, line: str, headlines: bool) -> bool:
     """Whether ``line`` carries on the sentence a column break cut in ``previous``."""
-    return not (
-        _COMPLETE_RE.search(previous)
-        or is_headline_like(previous)
-        or is_headline_like(line)
-        or ARTICLE_START_RE.match(line)
-    )
+    if is_complete(previous) or ARTICLE_START_RE.match(line):
+        return False
+    if headlines:
+        return not (is_headline_like(previous) or is_headline_like(line))
+    return not is_subhead(previous)
 
 
-def _join(left: str, right: str) -> str:
-    # Chinese runs on without a space; only two Latin words need one.
+def is_complete(paragraph: str) -> bool:
+    """Whether a paragraph ends as a sentence does (else a column or page break cut it)."""
+    return bool(_COMPLETE_RE.search(paragraph))
+
+
+def join_lines(left: str, right: str) -> str:
+    """Two pieces of one paragraph joined: Chinese runs on without a space, two Latin
+    words get one, a Latin word hyphenated at the break is joined again."""
+    if left.endswith("-") and left[-2:-1].isalpha() and right[:1].islower():
+        return left[:-1] + right  # "inter-" + "national"
     if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
         return f"{left} {right}"
     return left + right

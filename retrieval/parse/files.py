@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from retrieval.documents import Article, Issue
 from retrieval.parse.articles import split_articles
+from retrieval.parse.cleanup import is_complete, join_lines
 from retrieval.parse.decode import decode_text
 from retrieval.parse.errors import BadFileError
 from retrieval.parse.masthead import (
@@ -129,8 +130,9 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
       ``2024-03-01_02.pdf``);
     * the articles come page by page; ``page`` is the page number in the file name (a
       sidecar or front-matter page wins over it; the pages of a multi-page PDF count on
-      from it). An article that runs on from one page to the next stays two articles,
-      the second one untitled: no text is lost, but it is not joined;
+      from it). Untitled text at the top of a page, when the page before ended
+      mid-sentence, is the article running on from it, and is joined to it (the
+      article keeps the page it starts on);
     * ``source`` names the files read, in shell brace form:
       ``data/2024-03-01{_01.pdf,_02.pdf}`` (for a single file, its path);
     * title and date come from a sidecar for the whole issue (``2024-03-01.meta.json``),
@@ -172,7 +174,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
                 continue
             try:
                 file = _read_file(path)
-                articles.extend(_articles(file, page))
+                _run_on(articles, _articles(file, page))
             except BadFileError as err:
                 failed.append(err)
                 continue
@@ -293,10 +295,24 @@ def _articles(file: _File, name_page: int | None) -> list[Article]:
         if first is not None:
             for article in page_articles:
                 article.page = first + offset
-        articles.extend(page_articles)
+        _run_on(articles, page_articles)
     if not articles:
         raise BadFileError(file.path, "no article found in the text")
     return articles
+
+
+def _run_on(articles: list[Article], page: list[Article]) -> None:
+    """Add a page's articles to those before it, joining the part of an article that
+    runs on from the previous page: untitled text opening a page, after an article that
+    stopped mid-sentence without a byline. Jumps to another page ("下转第4版") are not
+    followed: their parts stay apart."""
+    if page and articles and not page[0].headline and page[0].body:
+        last = articles[-1]
+        if last.body and last.author is None and not is_complete(last.body):
+            last.body = join_lines(last.body, page[0].body)
+            last.author = page[0].author
+            page = page[1:]
+    articles.extend(page)
 
 
 def _title_and_date(file: _File, meta: _Metadata, stem: str) -> tuple[str | None, dt.date | None]:

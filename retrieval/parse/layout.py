@@ -57,7 +57,14 @@ from retrieval.parse.cleanup import (
     byline_names,
     is_headline_like,
     is_subhead,
+    join_lines,
     normalise_line,
+)
+from retrieval.parse.furniture import (
+    CONTINUATION_RE,
+    PAGE_IN_LINE_RE,
+    PAGE_NUMBER_LINE_RE,
+    is_furniture,
 )
 from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
@@ -98,23 +105,6 @@ _MAX_HEADLINE_LINES = 3
 _BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
 
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
-_PAGE_NUMBER_LINE_RE = re.compile(
-    r"^(?:[-—–·.\s]*\d{1,3}[-—–·.\s]*|第\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
-    r"|[Pp](?:age)?\.?\s*\d{1,3})$"
-)
-_PAGE_IN_LINE_RE = re.compile(
-    r"第\s*([0-9一二三四五六七八九十]{1,3})\s*[版页頁]|^[-—–·.\s]*(\d{1,3})"
-)
-_CONTINUATION_RE = re.compile(
-    r"[（(]?\s*(?:下转|转至|转|上接|接)\s*第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
-    r"(?:\s*[A-Za-z0-9]{0,3})?\s*[）)]?"
-)
-_NAMES = rf"{NAME}(?:\s*[、\s]\s*{NAME}){{0,3}}"
-_CREDIT_RE = re.compile(
-    rf"^[（(]?\s*(?:(?:本[报報])?(?:记者|記者|通讯员|通訊員)?\s*"
-    rf"(?:摄影|攝影|摄|攝|图|圖|图片|圖片)\s*[/／:：]?\s*{_NAMES}"
-    rf"|(?:本[报報])?(?:记者|記者|通讯员|通訊員)?\s*{_NAMES}\s*(?:摄影?|攝影?))\s*[）)]?$"
-)
 # A byline printed on its own line under the headline: "本报记者 张三 通讯员 李四".
 _BYLINE_LINE_RE = re.compile(rf"^(?:{ROLE}\s*{NAME}\s*(?:[、\s]\s*{NAME})*\s*){{1,3}}$")
 # In papers that close their articles, bare subheads are short ("强化政治引领"); a
@@ -162,7 +152,7 @@ def is_wrapped(text: str) -> bool:
     widths = [
         text_width(line)
         for line in text.split("\n")
-        if len(HSPACE_RE.sub("", line)) > _DEBRIS_MAX and not _is_furniture(line.strip())
+        if len(HSPACE_RE.sub("", line)) > _DEBRIS_MAX and not is_furniture(line.strip())
     ]
     if len(widths) < _MIN_LINES:
         return False
@@ -190,18 +180,6 @@ def split_wrapped(text: str) -> list[Article]:
 # --- 1. furniture ---------------------------------------------------------------------
 
 
-def _is_furniture(line: str) -> bool:
-    core = HSPACE_RE.sub("", line)
-    if not core:
-        return False
-    return bool(
-        _PAGE_NUMBER_LINE_RE.match(core)
-        or _CONTINUATION_RE.fullmatch(core)
-        or _CREDIT_RE.match(line)
-        or is_masthead_line(line)
-    )
-
-
 def _content_lines(text: str) -> list[_Line]:
     """The lines of the text with page furniture removed, each with the page it is on."""
     raw = [HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
@@ -217,7 +195,7 @@ def _content_lines(text: str) -> list[_Line]:
             blank, just_kept = True, False
             continue
         shape = re.sub(r"\d+", "#", line)
-        if _is_furniture(line) or _is_running_head(line, shapes[shape]):
+        if is_furniture(line) or _is_running_head(line, shapes[shape]):
             page = _printed_page(line) or page
             # The paper's name printed on its own line right above the date (at the top
             # of the text, or again on every page).
@@ -232,7 +210,7 @@ def _content_lines(text: str) -> list[_Line]:
             # Furniture sits in a page gap: not a paragraph break of its own.
             just_kept = False
             continue
-        line = _CONTINUATION_RE.sub("", line).strip()
+        line = CONTINUATION_RE.sub("", line).strip()
         if not line:
             continue
         lines.append(_Line(line, text_width(line), page, blank_before=blank))
@@ -258,8 +236,8 @@ def _printed_page(line: str) -> int | None:
     if is_masthead_line(line):
         return page_number([line])
     core = HSPACE_RE.sub("", line)
-    if _PAGE_NUMBER_LINE_RE.match(core) and not _CONTINUATION_RE.fullmatch(core):
-        match = _PAGE_IN_LINE_RE.search(core)
+    if PAGE_NUMBER_LINE_RE.match(core) and not CONTINUATION_RE.fullmatch(core):
+        match = PAGE_IN_LINE_RE.search(core)
         if match and match.group(2):
             return int(match.group(2))
         return page_number([core])
@@ -416,7 +394,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             and not _is_closing_line(line.text)
             and _runs_on(previous, line, paragraphs[-2] if len(paragraphs) > 1 else None)
         ):
-            previous.text = _join(previous.text, line.text)
+            previous.text = join_lines(previous.text, line.text)
             previous.lines += 1
         else:
             if previous is not None:
@@ -472,14 +450,6 @@ def _is_closing_line(text: str) -> bool:
     return (byline(text) is not None and text.lstrip()[:1] in "（(") or _closing(text) is not None
 
 
-def _join(left: str, right: str) -> str:
-    if left.endswith("-") and left[-2:-1].isalpha() and right[:1].islower():
-        return left[:-1] + right  # "inter-" + "national"
-    if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
-        return f"{left} {right}"
-    return left + right
-
-
 # --- 5–6. articles ----------------------------------------------------------------------
 
 
@@ -532,7 +502,7 @@ def _closing(text: str) -> str | None:
         return None
     inner = match.group(1).strip()
     # "（下转第2版）" and "（图为…）" are not departments; a sentence is not one either.
-    if _CONTINUATION_RE.search(text) or any(c in inner for c in "，。；：,;:"):
+    if CONTINUATION_RE.search(text) or any(c in inner for c in "，。；：,;:"):
         return None
     return inner
 

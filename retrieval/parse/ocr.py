@@ -35,8 +35,10 @@ joined into paragraphs from their geometry), from segments made thus:
 1. A line is cut where a blank strip as wide as a gutter runs through it in the image
    (1.6 characters); a blank of a character's width is a space (a masthead's items), as
    is the gap between Latin words; Chinese characters are joined without spaces.
-2. A segment's text size is the lower quartile of its Han characters' heights (some
-   boxes are half as tall again as their glyphs), snapped to the sizes printed.
+2. A segment's text size is the median height of the ink of its Han characters (a
+   box can be half as tall again as its glyphs, mostly on short lines, which made the
+   last line of a paragraph look like a headline), snapped to the sizes printed. Lines
+   set larger than the body text are the headlines, marked as headings.
 3. Lines Tesseract split on a lone printed row (a masthead) are joined again; quote
    marks it sees in blank space, and specks, are dropped.
 
@@ -420,17 +422,17 @@ class _Run:
 
     @classmethod
     def of(cls, words: list[_Word]) -> _Run:
-        """The run of ``words``: Tesseract's boxes of Chinese words are unsteady (one in
-        three or so is half as tall again as its glyphs, reaching into the lines around),
-        so the size is the lower quartile of the heights of words with Han characters,
-        and top and bottom are the medians of the words about that size."""
-        # Han characters fill their square; Latin letters and digits stand lower, and
-        # punctuation says little: its tallest mark stands for the size.
+        """The run of ``words`` (boxes cut to their ink): the size is the median height of
+        the words with Han characters, which fill their square (a few, such as 一 or 口,
+        do not; a box reaching into the next line is taller), and top and bottom are the
+        medians of the words about that size."""
+        # Latin letters and digits stand lower than Han characters, and punctuation says
+        # little: its tallest mark stands for the size.
         letters = [word for word in words if any(_is_han(char) for char in word.text)] or [
             word for word in words if any(char.isalnum() for char in word.text)
         ]
         heights = sorted(word.bottom - word.top for word in letters or words)
-        size = heights[(len(heights) - 1) // 4] if letters else heights[-1]
+        size = heights[len(heights) // 2] if letters else heights[-1]
         steady = [word for word in letters or words if word.bottom - word.top <= _TALL * size]
         return cls(
             words,
@@ -447,7 +449,11 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
 
     # Tesseract sees quote marks in wide blanks, a gutter or a masthead's spaces:
     # punctuation without ink under its box is dropped.
-    lines = [inked for words in lines if (inked := [w for w in words if _has_ink(pixels, w)])]
+    lines = [
+        inked
+        for words in lines
+        if (inked := [ink for w in words if (ink := _to_ink(pixels, w)) is not None])
+    ]
     runs: list[tuple[int, _Run]] = []  # (index of the line, run)
     for index, words in enumerate(_join_lone_rows(lines)):
         line = _Run.of(words)
@@ -480,7 +486,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
         if size >= _SPECK * body or len(_run_text(run.words)) > _SPECK_CHARS
     ]
     blocks = pdf.reading_blocks(boxes, pdf.GUTTER * body)
-    return "\n\n".join("\n".join(pdf.block_paragraphs(block)) for block in blocks)
+    return "\n\n".join("\n".join(pdf.block_paragraphs(block, body)) for block in blocks)
 
 
 def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
@@ -519,12 +525,20 @@ def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
     return joined
 
 
-def _has_ink(pixels: np.ndarray, word: _Word) -> bool:
-    """Whether a word is letters, or punctuation with ink under its box."""
-    if any(char.isalnum() for char in word.text):
-        return True
+def _to_ink(pixels: np.ndarray, word: _Word) -> _Word | None:
+    """A word's box cut down to the rows its glyphs ink; None for punctuation without ink.
+
+    Tesseract's boxes of Chinese words are often far taller than their glyphs (61
+    pixels for glyphs of 44, mostly on short lines), which made the last lines of
+    paragraphs look like headlines; the ink does not lie. Letters without ink under
+    their box keep it.
+    """
     box = pixels[max(word.top, 0) : word.bottom, max(word.x0, 0) : word.x1]
-    return bool((box < _INK).any())
+    rows = np.flatnonzero((box < _INK).any(axis=1)) if box.size else box
+    if not len(rows):
+        return word if any(char.isalnum() for char in word.text) else None
+    top = max(word.top, 0)
+    return dataclasses.replace(word, top=top + int(rows[0]), bottom=top + int(rows[-1]) + 1)
 
 
 def _wide_blanks(pixels: np.ndarray, words: list[_Word], line: _Run) -> list[tuple[int, int]]:

@@ -18,9 +18,13 @@ articles printed side by side, so each page is laid out again from the positions
    joined into paragraphs from their geometry: a paragraph goes on while the previous
    line runs to the block's right edge, the next one is not indented, the font size
    stays the same and no extra space opens between them (edges are taken per text
-   size, as a title's are not the text's). The result has one paragraph, headline or
-   label per line, which is what :func:`retrieval.parse.cleanup.clean_text` and
-   :func:`retrieval.parse.split_articles` expect.
+   size, as a title's are not the text's). Lines set clearly larger than the page's
+   body text are headlines: consecutive ones in a block are one headline (broken over
+   lines, or a kicker and a subtitle with it; a banner over several columns is a block
+   of its own), written as a Markdown heading ("# 标题"), as pymupdf4llm and docling
+   mark them, so that articles are split at headlines known from the print, not
+   guessed from the text (:mod:`retrieval.parse.marked`). The result has one
+   paragraph, heading or label per line.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
 from retrieval.parse.errors import BadFileError
+from retrieval.parse.marked import heading
 
 __all__ = ["extract_pages"]
 
@@ -56,6 +61,9 @@ _BAND_OVERLAP = 0.1  # rows overlapping less than this are in separate bands
 _INDENT = 0.5  # a line starting further right than this is indented (or centred)
 _SHORT = 1.0  # a line ending further left than this is the last one of its paragraph
 _EXTRA_SPACE = 0.5  # more space than this above the usual leading starts a paragraph
+# Text this much larger than the body is a headline. Headlines are set at 1.3-2 times
+# the body (小二 and up over 五号); subheads, when larger at all, at 1.15 (小四).
+HEADLINE_SIZE = 1.25
 _SAME_PLACE = 1.0  # points: two same glyphs closer than this are one printed twice
 # How pdfminer renders a glyph whose font maps it to no character (no ToUnicode table).
 _UNMAPPED = "(cid:"
@@ -190,7 +198,7 @@ def _page_text(glyphs: list[_Glyph]) -> str:
     return "\n".join(
         paragraph
         for block in reading_blocks(segments, gutter)
-        for paragraph in block_paragraphs(block)
+        for paragraph in block_paragraphs(block, body)
     )
 
 
@@ -309,8 +317,13 @@ def _coverage(spans: Iterable[_Span], gutter: float) -> list[_Span]:
     return merged
 
 
-def block_paragraphs(block: list[Box]) -> list[str]:
-    """The lines of a block joined into paragraphs (see the module docstring)."""
+def block_paragraphs(block: list[Box], body: float) -> list[str]:
+    """The lines of a block joined into paragraphs and headings (see the module docstring).
+
+    Args:
+        block: The segments of one block, as :func:`reading_blocks` gives them.
+        body: The size of the page's body text, in the boxes' units.
+    """
     by_row: defaultdict[int, list[Box]] = defaultdict(list)
     for segment in block:
         by_row[segment.row].append(segment)
@@ -323,19 +336,30 @@ def block_paragraphs(block: list[Box]) -> list[str]:
         right[key] = max(right.get(key, line.x1), line.x1)
     gaps = [below.top - above.bottom for above, below in itertools.pairwise(lines)]
     leading = statistics.median(gaps) if gaps else 0.0
+    headline = HEADLINE_SIZE * body
     paragraphs = [lines[0].text]
+    headlines = [lines[0].size >= headline]  # whether each paragraph is a headline
     for above, below in itertools.pairwise(lines):
         size, key = below.size, round(below.size, 1)
-        if (
-            round(above.size, 1) == key
-            and below.top - above.bottom <= leading + _EXTRA_SPACE * size
-            and above.x1 >= right[key] - _SHORT * size
-            and below.x0 <= left[key] + _INDENT * size
-        ):
+        same_size = round(above.size, 1) == key
+        near = below.top - above.bottom <= leading + _EXTRA_SPACE * size
+        runs_on = (
+            # A headline runs on over its lines whatever their length: they may be centred.
+            size >= headline
+            or (above.x1 >= right[key] - _SHORT * size and below.x0 <= left[key] + _INDENT * size)
+        )
+        if same_size and near and runs_on:
             paragraphs[-1] += _seam(paragraphs[-1], below.text) + below.text
+        elif headlines[-1] and size >= headline:
+            # A kicker over the headline, or a subtitle under it, set in another size.
+            paragraphs[-1] += " " + below.text
         else:
             paragraphs.append(below.text)
-    return paragraphs
+            headlines.append(size >= headline)
+    return [
+        heading(text) if is_headline else text
+        for text, is_headline in zip(paragraphs, headlines, strict=True)
+    ]
 
 
 def _line(row: int, segments: list[Box]) -> Box:

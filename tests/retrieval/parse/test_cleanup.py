@@ -126,3 +126,14 @@ _sentence = st.builds(
 def test_clean_text_keeps_whole_sentences(paragraphs: list[str]) -> None:
     text = "\n\n".join(paragraphs)
     assert clean_text(text) == "\n".join(paragraphs)
+
+
+def test_a_body_without_headlines_joins_short_cut_paragraphs() -> None:
+    text = "市长表示，今年是台\n南400年。\n一、门诊部\n门诊部设在一楼。"
+    # Short lines look like headlines, which stop the joining of text that may hold some.
+    assert clean_text(text).count("\n") == 3
+    assert clean_text(text, headlines=False).split("\n") == [
+        "市长表示，今年是台南400年。",
+        "一、门诊部",
+        "门诊部设在一楼。",
+    ]

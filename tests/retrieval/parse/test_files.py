@@ -284,7 +284,7 @@ def test_read_issue_files_of_text_pages(tmp_path: Path) -> None:
     assert read_issue_files([first, second])[0].articles[-1].page == 9
 
 
-def test_an_article_continued_on_the_next_page_keeps_its_text(tmp_path: Path) -> None:
+def test_an_article_cut_by_the_page_break_is_joined_again(tmp_path: Path) -> None:
     (tmp_path / "2024-03-01_01.txt").write_text(
         _page(
             1,
@@ -299,16 +299,32 @@ def test_an_article_continued_on_the_next_page_keeps_its_text(tmp_path: Path) ->
         encoding="utf-8",
     )
     issue, _ = read_issue_files(sorted(tmp_path.iterdir()))
-    # Two articles, the second untitled: nothing is lost, nothing is joined.
     assert [(a.headline, a.body, a.author, a.page) for a in issue.articles] == [
         (
             "县医院新大楼投入使用",
-            "本报讯 3月1日，县医院新门诊大楼投入使用，大楼共12层，设有床位",
-            None,
+            "本报讯 3月1日，县医院新门诊大楼投入使用，大楼共12层，设有床位"
+            "300张，方便群众就近看病。",
+            "张三",
             1,
         ),
-        ("", "300张，方便群众就近看病。", "张三", 2),
         ("全县春耕备耕有序推进", "本报讯 全县各乡镇抢抓农时。", "王五", 2),
+    ]
+
+
+def test_untitled_text_after_a_finished_page_stays_its_own_article(tmp_path: Path) -> None:
+    # The page before ends with a full stop: the text opening the next page may be any
+    # article's (a jump from another page), so it is not joined to the last one.
+    (tmp_path / "2024-03-01_01.txt").write_text(
+        _page(1, "县医院新大楼投入使用", "本报讯 3月1日，县医院新门诊大楼投入使用。"),
+        encoding="utf-8",
+    )
+    (tmp_path / "2024-03-01_02.txt").write_text(
+        "大楼共12层，设有床位300张，方便群众就近看病。（记者 张三）", encoding="utf-8"
+    )
+    issue, _ = read_issue_files(sorted(tmp_path.iterdir()))
+    assert [(a.headline, a.author, a.page) for a in issue.articles] == [
+        ("县医院新大楼投入使用", None, 1),
+        ("", "张三", 2),
     ]
 
 

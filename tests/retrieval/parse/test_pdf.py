@@ -196,7 +196,9 @@ def test_single_column_page(tmp_path: Path, font: str) -> None:
 
     path = write_pdf(tmp_path / "page.pdf", font, page)
     assert extract_pages(path) == [
-        "\n".join(["交城报 2024年3月1日 星期五 第1版", A_HEAD, *A_BODY[:-1], A_BODY[-1] + A_BYLINE])
+        "\n".join(
+            ["交城报 2024年3月1日 星期五 第1版", f"# {A_HEAD}", *A_BODY[:-1], A_BODY[-1] + A_BYLINE]
+        )
     ]
     issue = read_issue(path)
     assert (issue.issue_id, issue.source) == ("page", str(path))
@@ -220,17 +222,19 @@ def test_two_articles_side_by_side_do_not_interleave(
 ) -> None:
     path = write_pdf(tmp_path / "page.pdf", font, two_articles(offset, paragraph_space))
     [text] = extract_pages(path)
-    # Each paragraph comes out whole, on one line, and each column in one piece.
+    # Each paragraph comes out whole, on one line, and each column in one piece; the
+    # title and headlines, printed larger, are marked as headings.
     assert text.split("\n") == [
-        TITLE,
-        A_HEAD,
+        f"# {TITLE}",
+        f"# {A_HEAD}",
         *A_BODY[:-1],
         A_BODY[-1] + A_BYLINE,
-        B_HEAD,
+        f"# {B_HEAD}",
         *B_BODY[:-1],
         B_BODY[-1] + B_BYLINE,
     ]
     first, second = read_issue(path).articles
+    assert first.section == TITLE  # the banner over both
     assert (first.headline, first.body, first.author) == (A_HEAD, "\n".join(A_BODY), "张三")
     assert (second.headline, second.body, second.author) == (B_HEAD, "\n".join(B_BODY), "王五")
 
@@ -238,7 +242,29 @@ def test_two_articles_side_by_side_do_not_interleave(
 def test_a_title_whose_space_is_over_the_gutter_stays_whole(tmp_path: Path, font: str) -> None:
     title = "人勤春来早\u3000项目施工忙"  # the full-width space falls on the gutter
     path = write_pdf(tmp_path / "page.pdf", font, two_articles(title=title))
-    assert extract_pages(path)[0].split("\n")[:2] == ["人勤春来早 项目施工忙", A_HEAD]
+    assert extract_pages(path)[0].split("\n")[:2] == ["# 人勤春来早 项目施工忙", f"# {A_HEAD}"]
+
+
+def test_a_headline_over_two_lines_with_its_subtitle_is_one_heading(
+    tmp_path: Path, font: str
+) -> None:
+    def page(sheet: Sheet) -> None:
+        sheet.centred(40, 18, "县医院新门诊")
+        sheet.centred(64, 18, "大楼投入使用")
+        sheet.centred(90, 14, "设有床位300张")
+        sheet.flow([*A_BODY[:-1], A_BODY[-1] + A_BYLINE], [Column(MARGIN, 120)])
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    assert extract_pages(path)[0].split("\n")[:2] == [
+        "# 县医院新门诊大楼投入使用 设有床位300张",
+        A_BODY[0],
+    ]
+    [only] = read_issue(path).articles
+    assert (only.section, only.headline, only.author) == (
+        None,
+        "县医院新门诊大楼投入使用 设有床位300张",
+        "张三",
+    )
 
 
 def test_text_printed_twice_for_bold_is_read_once(tmp_path: Path, font: str) -> None:
@@ -247,7 +273,7 @@ def test_text_printed_twice_for_bold_is_read_once(tmp_path: Path, font: str) -> 
         sheet.centred(90.3, 16, A_HEAD, centre=MARGIN + COLUMN / 2 + 0.3)
 
     path = write_pdf(tmp_path / "page.pdf", font, page)
-    assert extract_pages(path)[0].split("\n")[:3] == [TITLE, A_HEAD, A_BODY[0]]
+    assert extract_pages(path)[0].split("\n")[:3] == [f"# {TITLE}", f"# {A_HEAD}", A_BODY[0]]
 
 
 def test_an_article_running_on_into_the_next_column(tmp_path: Path, font: str) -> None:

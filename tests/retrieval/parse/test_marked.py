@@ -1,0 +1,73 @@
+"""Tests for retrieval.parse.marked: pages whose headlines are marked as headings."""
+
+from __future__ import annotations
+
+from retrieval.parse import split_articles
+from retrieval.parse.marked import heading, is_marked, split_marked, unmark
+
+PAGE = "\n".join(
+    [
+        "交城报 2024年3月1日 星期五 第2版",
+        # The end of an article from the page before.
+        "大楼共12层，设有床位300张。",
+        heading("县医院新大楼投入使用"),
+        "本报讯 3月1日，县医院新门诊大楼投入使用，",
+        # The last line of a paragraph, cut short by the engine: not a headline.
+        "值得一提的是，",
+        "大楼设有床位300张。",
+        "一、门诊部",
+        "门诊部设在一楼。（记者 张三）",
+        heading("经济观察"),
+        heading("全县春耕备耕有序推进"),
+        "本报讯 全县各乡镇抢抓农时。",
+        "（下转第3版）",
+        "- 2 -",
+    ]
+)
+
+
+def test_headings_are_told_from_hashtags() -> None:
+    assert is_marked("正文\n# 标题\n正文")
+    assert is_marked("### 标题")
+    assert not is_marked("#话题 不是标题\n正文")
+    assert not is_marked("正文 # 不在行首")
+    assert unmark(heading("标题")) == "标题"
+    assert unmark("#话题") == "#话题"
+
+
+def test_articles_open_at_headings_only() -> None:
+    articles = split_marked(PAGE)
+    assert [(a.section, a.headline, a.author, a.page) for a in articles] == [
+        (None, "", None, 2),
+        (None, "县医院新大楼投入使用", "张三", 2),
+        ("经济观察", "全县春耕备耕有序推进", None, 2),
+    ]
+    run_on, hospital, farming = articles
+    assert run_on.body == "大楼共12层，设有床位300张。"
+    # A paragraph cut mid-sentence is joined however short; a subhead stays apart.
+    assert hospital.body == (
+        "本报讯 3月1日，县医院新门诊大楼投入使用，值得一提的是，大楼设有床位300张。\n"
+        "一、门诊部\n门诊部设在一楼。"
+    )
+    # The continuation marker and the page number are furniture.
+    assert farming.body == "本报讯 全县各乡镇抢抓农时。"
+
+
+def test_text_after_a_byline_is_an_untitled_article() -> None:
+    text = heading("标题") + "\n正文一。（记者 张三）\n正文二。"
+    first, second = split_marked(text)
+    assert (first.headline, first.body, first.author) == ("标题", "正文一。", "张三")
+    assert (second.headline, second.body) == ("", "正文二。")
+
+
+def test_a_lead_byline_names_the_author() -> None:
+    [article] = split_marked(heading("标题") + "\n本报讯（记者 李四）全县各乡镇抢抓农时。")
+    assert article.author == "李四"
+
+
+def test_split_articles_reads_marked_pages_so() -> None:
+    assert [a.headline for a in split_articles(PAGE)] == [
+        "",
+        "县医院新大楼投入使用",
+        "全县春耕备耕有序推进",
+    ]
