@@ -21,6 +21,9 @@ CJK_PUNCT_RE = re.compile(f"[{CJK_PUNCT}]")
 
 # What ends a sentence, in either width.
 SENTENCE_END = "。！？；…!?;"
+# Opening brackets and quotes: never printed at a line's end (they go down with what
+# they open), and their ink stands in the right half of their square.
+OPENING = frozenset("(（「『“‘《〈【〔[{")
 
 _CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from retrieval.documents import Article
 from retrieval.parse.cleanup import clean_text
 from retrieval.parse.layout import is_wrapped, split_wrapped
-from retrieval.parse.marked import is_marked, split_marked
+from retrieval.parse.marked import split_marked
 from retrieval.parse.pages import split_page
 from retrieval.parse.structured import is_structured, split_structured
 
 
-def split_articles(text: str) -> list[Article]:
+def split_articles(text: str, *, marked: bool = False) -> list[Article]:
     """Split the text of an issue into articles, recognising its layout.
 
     Structured issues (articles between ``====`` lines) are split on the separators;
@@ -18,9 +18,8 @@ def split_articles(text: str) -> list[Article]:
     any other "发稿…：" line and the closing ``（department）`` line are kept out of the
     body (a first paragraph glued to a header line is put back), and the author is the
     发稿人 or else the department. Pages whose headlines are marked as Markdown headings
-    (PDF and scanned pages, whose layout knows the print sizes) open an article at each
-    headline (:func:`~retrieval.parse.marked.split_marked`). Text that keeps the
-    printed column lines (hard-wrapped
+    open an article at each headline (:func:`~retrieval.parse.marked.split_marked`).
+    Text that keeps the printed column lines (hard-wrapped
     OCR output) has its paragraphs, headlines and bylines recovered by
     :func:`~retrieval.parse.layout.split_wrapped`. Any other text is treated as OCR pages
     with a paragraph a line: it is cleaned with
@@ -30,13 +29,16 @@ def split_articles(text: str) -> list[Article]:
 
     Args:
         text: The decoded text of one issue or page.
+        marked: Whether the text marks its headlines as Markdown headings ("# 标题"):
+            PDF and scanned pages, whose layout knows the print sizes, and Markdown
+            files. Plain text is not read so: a line of a bulletin can start with "# ".
 
     Returns:
         The articles in reading order; ``page`` is set only when the page prints "第N版".
     """
     if is_structured(text):
         return split_structured(text)
-    if is_marked(text):
+    if marked:
         return split_marked(text)
     if is_wrapped(text):
         return split_wrapped(text)

@@ -20,6 +20,7 @@ from retrieval.parse.articles import split_articles
 from retrieval.parse.cleanup import is_complete, join_lines
 from retrieval.parse.decode import decode_text
 from retrieval.parse.errors import BadFileError
+from retrieval.parse.marked import has_headings
 from retrieval.parse.masthead import (
     MASTHEAD_LINES,
     is_masthead_line,
@@ -28,7 +29,8 @@ from retrieval.parse.masthead import (
     valid_date,
 )
 
-_TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
+_MARKDOWN_SUFFIX = ".md"
+_TEXT_SUFFIXES = frozenset({".txt", ".text", _MARKDOWN_SUFFIX})
 _PDF_SUFFIX = ".pdf"
 # Page images, OCR'd (a multi-frame TIFF is several pages).
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
@@ -254,6 +256,15 @@ class _File:
     meta: _Metadata
     paged: bool
 
+    @property
+    def marked(self) -> bool:
+        """Whether its headlines are marked as Markdown headings: the layout of PDF and
+        scanned pages marks them (:mod:`retrieval.parse.pdf`), a Markdown file with
+        headings does (one without is read as plain text)."""
+        if self.paged:
+            return True
+        return self.path.suffix.lower() == _MARKDOWN_SUFFIX and any(map(has_headings, self.pages))
+
 
 def _read_file(path: Path) -> _File:
     suffix = path.suffix.lower()
@@ -291,7 +302,7 @@ def _articles(file: _File, name_page: int | None) -> list[Article]:
     first = file.meta.page or name_page or (1 if file.paged else None)
     articles: list[Article] = []
     for offset, text in enumerate(file.pages):
-        page_articles = split_articles(text)
+        page_articles = split_articles(text, marked=file.marked)
         if first is not None:
             for article in page_articles:
                 article.page = first + offset

@@ -68,7 +68,7 @@ from retrieval.parse.furniture import (
 )
 from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import HAN_RE, SENTENCE_END, char_width, text_width
+from retrieval.text import HAN_RE, OPENING, SENTENCE_END, char_width, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -84,6 +84,12 @@ _WINDOW = 30
 # The narrow end of the column lines' widths is the measure: a line may end early when
 # OCR does not keep the measure (ragged lines), never late.
 _NARROW_END = 0.1
+# Unless most lines of the file have one width: then the engine kept the measure, and
+# the commonest width around a line is it. (The narrow end would be pulled in by the
+# short lines among the column's: headlines and a paragraph's last line that happen not
+# to end in punctuation. Ragged lines have no width most lines share, though a window
+# of them may by chance.)
+_SET_SHARE = 0.5
 _WIDE_END = 0.97  # ... and the wide end, over lines whose last character cannot hang
 # Punctuation that may not start a line hangs past the column's end instead.
 _HANGING = frozenset("，。、；：？！）」』”’》〉】〕…—%,.;:?!)]}·")
@@ -329,6 +335,8 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
     # over all of it, a few rare widest lines of a ragged file are not missed.
     unhung_all = sorted(lines[j].width for j in every if lines[j].text[-1] not in _HANGING)
     widest = unhung_all[int(_WIDE_END * (len(unhung_all) - 1))] if unhung_all else 0.0
+    widths = Counter(lines[j].width for j in every)
+    kept_measure = bool(widths) and widths.most_common(1)[0][1] >= _SET_SHARE * len(every)
     measures: list[tuple[float, float]] = []
     for i in range(len(lines)):
         lo = max(0, min(bisect.bisect_left(every, i) - _WINDOW // 2, len(every) - _WINDOW))
@@ -348,14 +356,22 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
             or near
         )
         wide_end = max(unhung[int(_WIDE_END * (len(unhung) - 1))], widest)
-        measures.append((near[int(_NARROW_END * (len(near) - 1))], wide_end))
+        if kept_measure:
+            measure = Counter(near).most_common(1)[0][0]
+        else:
+            measure = near[int(_NARROW_END * (len(near) - 1))]
+        measures.append((measure, wide_end))
     return measures
 
 
 def _first_word_width(text: str) -> float:
-    """Width of what could not fit at the end of the line before: a word or one char."""
-    match = re.match(r"[(\[（「『“]?[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*", text)
-    return text_width(match.group(0)) if match else char_width(text[0])
+    """Width of what could not fit at the end of the line before: a word or one char,
+    with the opening brackets before it (they never end a line)."""
+    opening = len(text) - len(text.lstrip("".join(OPENING)))
+    if opening == len(text):
+        return text_width(text)
+    match = _LATIN_RUN_RE.match(text, opening)
+    return text_width(text[: match.end() if match else opening + 1])
 
 
 def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:

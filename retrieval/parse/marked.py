@@ -19,7 +19,7 @@ from retrieval.parse.cleanup import LEAD_BYLINE_RE, byline, byline_names, clean_
 from retrieval.parse.furniture import CONTINUATION_RE, is_furniture
 from retrieval.parse.masthead import masthead_end, page_number
 
-__all__ = ["heading", "is_marked", "split_marked", "unmark"]
+__all__ = ["has_headings", "heading", "split_marked", "unmark"]
 
 # A Markdown ATX heading: one to six "#", then a space ("#话题" is a hashtag, not one).
 _HEADING_RE = re.compile(r"^#{1,6}[ \t]+(?=\S)")
@@ -35,8 +35,8 @@ def unmark(line: str) -> str:
     return _HEADING_RE.sub("", line, count=1)
 
 
-def is_marked(text: str) -> bool:
-    """Whether the text marks its headlines (has a line that is a Markdown heading)."""
+def has_headings(text: str) -> bool:
+    """Whether some line of the text is a Markdown heading."""
     return any(_HEADING_RE.match(line.lstrip()) for line in text.split("\n"))
 
 

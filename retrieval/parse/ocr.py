@@ -69,6 +69,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from retrieval.parse.errors import BadFileError
+from retrieval.text import OPENING
 
 __all__ = ["ocr_available", "ocr_images", "ocr_pdf"]
 
@@ -104,8 +105,6 @@ _SAME_SIZE = 0.2  # relative difference of text heights within one size of text
 _SPECK = 0.5  # text smaller than this (relative to the body text) is specks, left out
 _SPECK_CHARS = 2  # if it is no more characters than this (else its boxes are wrong)
 _INK = 128  # gray levels under this are ink
-# Opening brackets and quotes: their ink stands in the right half of their square.
-_OPENING = frozenset("(（「『“‘《〈【〔[")
 
 
 def ocr_available() -> bool:
@@ -475,7 +474,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
         pdf.Box(
             row=rows[index],
             text=_run_text(run.words),
-            x0=run.words[0].x0 - (_OPENING_BLANK * size if run.words[0].text[0] in _OPENING else 0),
+            x0=run.words[0].x0 - (_OPENING_BLANK * size if run.words[0].text[0] in OPENING else 0),
             x1=max(word.x1 for word in run.words),
             top=run.top,
             bottom=run.bottom,

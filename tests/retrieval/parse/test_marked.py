@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from retrieval.parse import split_articles
-from retrieval.parse.marked import heading, is_marked, split_marked, unmark
+from pathlib import Path
+
+from retrieval.parse import read_issue, split_articles
+from retrieval.parse.marked import heading, split_marked, unmark
 
 PAGE = "\n".join(
     [
@@ -27,12 +29,11 @@ PAGE = "\n".join(
 
 
 def test_headings_are_told_from_hashtags() -> None:
-    assert is_marked("正文\n# 标题\n正文")
-    assert is_marked("### 标题")
-    assert not is_marked("#话题 不是标题\n正文")
-    assert not is_marked("正文 # 不在行首")
     assert unmark(heading("标题")) == "标题"
-    assert unmark("#话题") == "#话题"
+    assert unmark("### 标题") == "标题"
+    assert unmark("#话题 不是标题") == "#话题 不是标题"
+    [article] = split_marked("#话题 不是标题\n正文。")
+    assert article.headline == ""
 
 
 def test_articles_open_at_headings_only() -> None:
@@ -65,8 +66,22 @@ def test_a_lead_byline_names_the_author() -> None:
     assert article.author == "李四"
 
 
-def test_split_articles_reads_marked_pages_so() -> None:
-    assert [a.headline for a in split_articles(PAGE)] == [
+def test_only_marked_text_is_split_at_headings() -> None:
+    assert [a.headline for a in split_articles(PAGE, marked=True)] == [
+        "",
+        "县医院新大楼投入使用",
+        "全县春耕备耕有序推进",
+    ]
+    # In plain text, a line that happens to start with "# " is text (a corpus issue
+    # has "# 实施时间：113年1月9日起。"): its headlines are found from the text alone.
+    plain = split_articles("县医院新大楼投入使用\n# 实施时间：3月1日起。\n全县春耕。")
+    assert [a.headline for a in plain] == ["县医院新大楼投入使用"]
+
+
+def test_markdown_files_are_split_at_headings(tmp_path: Path) -> None:
+    (tmp_path / "2024-03-01.md").write_text(PAGE, encoding="utf-8")
+    issue = read_issue(tmp_path / "2024-03-01.md")
+    assert [a.headline for a in issue.articles] == [
         "",
         "县医院新大楼投入使用",
         "全县春耕备耕有序推进",
