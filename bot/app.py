@@ -117,7 +117,7 @@ def build_application(settings: Settings, token: str, library: Library) -> Appli
     """The bot: handlers registered, rate limited, HTML by default; not started yet.
 
     Args:
-        settings: Bot API server, access lists, passages per answer.
+        settings: Bot API server, access lists, passages per answer and their margin.
         token: The bot token (kept out of the logs from now on).
         library: The index to answer from.
     """
@@ -145,6 +145,7 @@ def build_application(settings: Settings, token: str, library: Library) -> Appli
         access=AccessPolicy.from_settings(settings),
         executor=ThreadPoolExecutor(RETRIEVAL_THREADS, thread_name_prefix="retrieval"),
         hits_per_answer=settings.answer_hits,
+        answer_margin=settings.answer_margin,
     )
     handlers.register(application)
     return application

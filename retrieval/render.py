@@ -4,12 +4,17 @@ One formatting core serves every front end: an answer becomes styled runs of tex
 (:class:`Run`), which :func:`render` writes out either as plain text (terminal) or as
 Telegram HTML, escaping all text. The source line is built here once, as parts, so that
 every front end attributes a passage the same way.
+
+A passage is shown answer first: its quote (the sentences that answer) and source line
+(:func:`hit_runs`); the whole passage, the quote marked in it, is there for the reader who
+wants the context (:func:`passage_runs`), folded away where the front end can fold it.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Mapping
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +28,12 @@ WEAK_MATCHES = "最接近的内容如下，但相关度低，未必回答了问�
 MAX_WEAK = 2
 
 # Styles a run of text may carry, outermost first in Run.styles.
-QUOTE = "quote"
+QUOTE = "quote"  # the sentences quoted as the answer
 STRONG = "strong"
+FOLD = "fold"  # context the reader unfolds on demand (a passage around its quote)
+
+# Under its number, a passage's source line and (``ask --full``) its whole text.
+_INDENT = "   "
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,18 @@ class Markup:
     tags: Mapping[str, tuple[str, str]]
 
 
-PLAIN = Markup(escape=str, tags={QUOTE: ("「", "」"), STRONG: ("", "")})
+PLAIN = Markup(escape=str, tags={QUOTE: ("「", "」"), STRONG: ("", ""), FOLD: ("", "")})
 # html.escape also escapes quotes: harmless in text, and Telegram accepts &quot; and &#x27;.
+# A fold is an expandable blockquote (Bot API 7.3), its first lines shown until tapped.
+# The quote is bold rather than a blockquote: blockquotes cannot nest, and a fold holds
+# its quote.
 HTML = Markup(
     escape=html.escape,
-    tags={QUOTE: ("<blockquote>", "</blockquote>"), STRONG: ("<b>", "</b>")},
+    tags={
+        QUOTE: ("<b>", "</b>"),
+        STRONG: ("<b>", "</b>"),
+        FOLD: ("<blockquote expandable>", "</blockquote>"),
+    },
 )
 
 
@@ -87,16 +103,24 @@ def render(runs: Iterable[Run], markup: Markup) -> str:
 
 
 def source_parts(hit: Hit) -> list[str]:
-    """The attribution of a hit: 《headline》, issue, date, page, reporter (known ones only)."""
+    """The attribution of a hit: 《headline》, section, issue, date, page, reporter (known ones)."""
     return chunk_source_parts(hit.chunk)
 
 
 def chunk_source_parts(chunk: ChunkRecord) -> list[str]:
-    """The attribution of a stored chunk (see :func:`source_parts`)."""
+    """The attribution of a stored chunk (see :func:`source_parts`).
+
+    The issue is named by its title (paper and number) when printed, else by its date,
+    else by its id.
+    """
     parts = [f"《{chunk.headline}》" if chunk.headline else UNTITLED]
     if chunk.section:
         parts.append(chunk.section)
-    parts.append(chunk.issue_title or chunk.issue)
+    if chunk.issue_title:
+        parts.append(chunk.issue_title)
+    elif not chunk.date:
+        # Without a date the id is all that names the issue; a date says more to a reader.
+        parts.append(chunk.issue)
     if chunk.date:
         parts.append(f"{chunk.date.year}年{chunk.date.month}月{chunk.date.day}日")
     if chunk.page is not None:
@@ -116,43 +140,71 @@ def chunk_source_line(chunk: ChunkRecord) -> str:
     return " · ".join(chunk_source_parts(chunk))
 
 
-def hit_runs(hit: Hit, *, context: bool = False, score: bool = True) -> list[Run]:
-    """One numbered passage: the quote, then its source line.
+def hit_runs(hit: Hit, *, score: bool = True) -> list[Run]:
+    """One numbered passage as the answer: its quote, then its source line.
 
     Args:
         hit: The hit.
-        context: Quote the whole retrieved chunk with the answering sentences emphasised,
-            instead of those sentences alone.
         score: Show the retrieval score after the source line.
 
     Returns:
         The runs of the passage.
     """
-    text, quote = hit.chunk.text, hit.quote
-    start = text.find(quote) if context else -1
+    tail = f"\n{_INDENT}—— {source_line(hit)}" + (f"  [{hit.score:.2f}]" if score else "")
+    return [Run(f"{hit.rank}. "), Run(hit.quote, (QUOTE,)), Run(tail)]
+
+
+def passage_runs(hit: Hit) -> list[Run]:
+    """The whole retrieved passage, folded, with its quote marked where it stands.
+
+    Returns:
+        The runs, all styled :data:`FOLD`; none when the quote is the whole passage (there
+        is nothing more to read).
+    """
+    text, quote = hit.chunk.text.strip(), hit.quote
+    if text == quote.strip():
+        return []
+    start = text.find(quote)
     if start < 0:
-        body = [Run(quote, (QUOTE,))]
-    else:
-        body = [
-            Run(text[:start], (QUOTE,)),
-            Run(quote, (QUOTE, STRONG)),
-            Run(text[start + len(quote) :], (QUOTE,)),
-        ]
-    tail = f"\n   —— {source_line(hit)}" + (f"  [{hit.score:.2f}]" if score else "")
-    return [Run(f"{hit.rank}. "), *body, Run(tail)]
+        return [Run(text, (FOLD,))]
+    return [
+        Run(text[:start], (FOLD,)),
+        Run(quote, (FOLD, QUOTE)),
+        Run(text[start + len(quote) :], (FOLD,)),
+    ]
 
 
-def render_text(answer: Answer) -> str:
+def passages_text(hits: Sequence[Hit], *, full: bool = False) -> str:
+    """Passages for the terminal: each quote with its source line and score.
+
+    Args:
+        hits: The passages.
+        full: Also print each whole passage, indented under its source line.
+    """
+    texts = []
+    for hit in hits:
+        text = render(hit_runs(hit), PLAIN)
+        if full and (passage := passage_runs(hit)):
+            text += "\n" + textwrap.indent(render(passage, PLAIN), _INDENT)
+        texts.append(text)
+    return "\n\n".join(texts)
+
+
+def render_text(answer: Answer, *, full: bool = False) -> str:
     """Render an answer for the terminal: numbered quotes, each with its source.
 
     Lines are not wrapped: terminals wrap CJK text better than a fixed width can.
+
+    Args:
+        answer: The answer.
+        full: Print each whole passage under its quote (see :func:`passages_text`).
     """
     if not answer.hits:
         return NOT_FOUND
     if not answer.found:
-        weak = "\n\n".join(render(hit_runs(hit), PLAIN) for hit in answer.hits[:MAX_WEAK])
+        weak = passages_text(answer.hits[:MAX_WEAK], full=full)
         return f"{NOT_FOUND}\n{WEAK_MATCHES}\n\n{weak}"
-    return "\n\n".join(render(hit_runs(hit), PLAIN) for hit in answer.hits)
+    return passages_text(answer.hits, full=full)
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:

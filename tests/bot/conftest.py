@@ -17,7 +17,7 @@ import pytest
 
 from bot.app import build_application, serve
 from bot.library import Library
-from retrieval.config import Settings
+from retrieval.config import ANSWER_MARGIN, Settings
 from retrieval.embed import Embedder
 from retrieval.ingest import ingest
 from tests.bot.fake_telegram import FakeTelegram
@@ -101,6 +101,7 @@ def bot_settings(index_dir: Path, bulletins: Path, **changes: object) -> Setting
         "webhook_url": None,
         "webhook_secret": None,
         "answer_hits": 3,
+        "answer_margin": ANSWER_MARGIN,
     }
     return dataclasses.replace(Settings.from_env(), **(defaults | changes))
 

@@ -6,6 +6,13 @@ the methods the bot uses, and rejects what Telegram rejects: malformed or unsupp
 HTML, messages over 4096 characters after entity parsing, empty text, oversized callback
 data. Tests inject updates (served by ``getUpdates`` long polling), make chosen calls fail
 (429 with ``retry_after``, 502), and wait for what the bot sends.
+
+HTML is parsed into text and entities the way Telegram's own parser (TDLib's
+``parse_html`` and ``fix_formatted_text``) does: ``<blockquote expandable>`` gives an
+``expandable_blockquote``, empty entities vanish, entities Telegram may not nest (a
+blockquote in a blockquote, formatting inside code) are silently dropped, adjacent bold
+runs merge, and the text is cleaned and trimmed. What Telegram drops is kept aside
+(:attr:`Sent.dropped`), so that tests can insist that nothing was.
 """
 
 from __future__ import annotations
@@ -49,6 +56,32 @@ ALLOWED_TAGS: dict[str, set[str]] = {
     "pre": set(),
     "blockquote": {"expandable"},
 }
+# The entity each tag makes (Bot API MessageEntity.type).
+_TAG_ENTITIES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+}
+# Entities that may nest in anything but code and pre, and merge when they touch.
+_SPLITTABLE = {"bold", "italic", "underline", "strikethrough", "spoiler"}
+_BLOCKQUOTES = {"blockquote", "expandable_blockquote"}
+_CODE = {"code", "pre"}
+# Telegram removes carriage returns, line and paragraph separators and bidi embeddings
+# (U+2028–202E) from a text, and makes the other control characters but "\n" spaces.
+_REMOVED = re.compile("[\r\u2028-\u202e]")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
 _TAG = re.compile(
     r"<(/?)([A-Za-z][\w-]*)((?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
 )
@@ -84,14 +117,72 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def parse_html(text: str) -> str:
-    """The text a reader sees of a message in Telegram's HTML parse mode.
+@dataclass(frozen=True)
+class Entity:
+    """A MessageEntity: a type over a span of the text, in UTF-16 code units."""
+
+    type: str
+    offset: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        """Where the entity ends (exclusive)."""
+        return self.offset + self.length
+
+    def contains(self, other: Entity) -> bool:
+        """Whether ``other`` lies within this entity."""
+        return self.offset <= other.offset and other.end <= self.end
+
+    def json(self) -> dict[str, Any]:
+        """As the Bot API sends it."""
+        return {"type": self.type, "offset": self.offset, "length": self.length}
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A message text after entity parsing."""
+
+    text: str
+    entities: list[Entity]
+    # Well-formed markup that Telegram nevertheless ignores (it breaks the nesting rules).
+    dropped: list[Entity]
+
+
+def _order(entity: Entity) -> tuple[int, int]:
+    return entity.offset, -entity.length
+
+
+def _tag_entity(name: str, attrs: str, offset: int) -> str:
+    """The entity type a start tag opens; raises on attributes Telegram refuses."""
+    kind = _TAG_ENTITIES[name]
+    classes = []
+    for attr, value in _ATTR.findall(attrs):
+        if attr.lower() not in ALLOWED_TAGS[name]:
+            raise ApiError(400, f"Bad Request: can't parse entities: unsupported attribute {attr}")
+        # TDLib compares the attribute name as written: "Expandable" is ignored.
+        if name == "blockquote" and attr == "expandable":
+            kind = "expandable_blockquote"
+        classes.append(value.strip("\"'"))
+    if name == "span" and "tg-spoiler" not in classes:
+        raise ApiError(
+            400,
+            'Bad Request: can\'t parse entities: tag "span" must have class "tg-spoiler" '
+            f"at byte offset {offset}",
+        )
+    return kind
+
+
+def _scan(text: str) -> tuple[str, list[Entity]]:
+    """Text and entities as the HTML says, before Telegram's nesting rules.
 
     Raises:
         ApiError: 400, as Telegram answers for malformed or unsupported markup.
     """
     out: list[str] = []
-    stack: list[str] = []
+    entities: list[Entity] = []
+    stack: list[tuple[str, str, int]] = []  # tag, entity type, UTF-16 offset where it starts
+    position = 0
     i = 0
     while i < len(text):
         ch = text[i]
@@ -110,20 +201,20 @@ def parse_html(text: str) -> str:
                     f"at byte offset {offset}",
                 )
             if closing:
-                if not stack or stack[-1] != name:
+                if not stack or stack[-1][0] != name:
                     raise ApiError(
                         400,
                         f'Bad Request: can\'t parse entities: unexpected end tag "{name}" '
                         f"at byte offset {offset}",
                     )
-                stack.pop()
+                _, kind, begin = stack.pop()
+                if position > begin:
+                    same = entities and (entities[-1].offset, entities[-1].end) == (begin, position)
+                    if kind == "pre" and same and entities[-1].type == "code":
+                        entities.pop()  # <pre><code class="language-…">: one pre entity
+                    entities.append(Entity(kind, begin, position - begin))
             else:
-                for attr, _ in _ATTR.findall(attrs):
-                    if attr.lower() not in ALLOWED_TAGS[name]:
-                        raise ApiError(
-                            400, f"Bad Request: can't parse entities: unsupported attribute {attr}"
-                        )
-                stack.append(name)
+                stack.append((name, _tag_entity(name, attrs, offset), position))
             i = match.end()
         elif ch == "&":
             match = _ENTITY.match(text, i)
@@ -133,7 +224,9 @@ def parse_html(text: str) -> str:
                     "Bad Request: can't parse entities: unsupported HTML entity "
                     f"at byte offset {offset}",
                 )
-            out.append(html.unescape(match.group()))
+            decoded = html.unescape(match.group())
+            out.append(decoded)
+            position += utf16_length(decoded)
             i = match.end()
         elif ch == ">":
             raise ApiError(
@@ -141,24 +234,143 @@ def parse_html(text: str) -> str:
             )
         else:
             out.append(ch)
+            position += utf16_length(ch)
             i += 1
     if stack:
         raise ApiError(
             400,
             "Bad Request: can't parse entities: can't find end tag corresponding to "
-            f'start tag "{stack[-1]}"',
+            f'start tag "{stack[-1][0]}"',
         )
-    return "".join(out)
+    return "".join(out), sorted(entities, key=_order)
 
 
-def check_text(text: str | None, parse_mode: str | None) -> str:
-    """Validate a message text as Telegram does; return the visible text."""
-    visible = parse_html(text or "") if parse_mode == "HTML" else (text or "")
+def _first_of_overlapping(entities: list[Entity]) -> tuple[list[Entity], list[Entity]]:
+    """Keep each entity that starts after the previous kept one ends (TDLib's rule)."""
+    kept: list[Entity] = []
+    dropped: list[Entity] = []
+    for entity in sorted(entities, key=_order):
+        (dropped if kept and entity.offset < kept[-1].end else kept).append(entity)
+    return kept, dropped
+
+
+def _merged(entities: list[Entity]) -> list[Entity]:
+    """Same-type formatting entities that overlap or touch, as one."""
+    merged: list[Entity] = []
+    for kind in sorted({e.type for e in entities}):
+        current: Entity | None = None
+        for entity in sorted((e for e in entities if e.type == kind), key=_order):
+            if current is not None and entity.offset <= current.end:
+                end = max(current.end, entity.end)
+                current = Entity(kind, current.offset, end - current.offset)
+                continue
+            if current is not None:
+                merged.append(current)
+            current = entity
+        if current is not None:
+            merged.append(current)
+    return merged
+
+
+def _fix_entities(entities: list[Entity]) -> tuple[list[Entity], list[Entity]]:
+    """Telegram's nesting rules: the entities it keeps, and the ones it drops.
+
+    Blockquotes cannot nest or overlap; code, pre and links cannot contain one another
+    and may sit inside a blockquote but not straddle one; formatting (bold, italic, …) may
+    nest anywhere except inside code and pre, and touching runs of one kind merge.
+    """
+    quotes, dropped_quotes = _first_of_overlapping([e for e in entities if e.type in _BLOCKQUOTES])
+    continuous, dropped = _first_of_overlapping(
+        [e for e in entities if e.type not in _SPLITTABLE | _BLOCKQUOTES]
+    )
+    straddling = [
+        e
+        for e in continuous
+        if any(e.offset < q.end and q.offset < e.end and not q.contains(e) for q in quotes)
+    ]
+    code = [e for e in continuous if e.type in _CODE]
+    formatting = [e for e in entities if e.type in _SPLITTABLE]
+    in_code = [e for e in formatting if any(c.contains(e) for c in code)]
+    kept = (
+        quotes
+        + [e for e in continuous if e not in straddling]
+        + _merged([e for e in formatting if e not in in_code])
+    )
+    return sorted(kept, key=_order), dropped_quotes + dropped + straddling + in_code
+
+
+def _clean(text: str, entities: list[Entity]) -> tuple[str, list[Entity]]:
+    """Telegram's cleaning: some characters removed, other control characters made spaces."""
+    out: list[str] = []
+    moved = {0: 0}  # UTF-16 offset before cleaning → after
+    before = after = 0
+    for ch in text:
+        size = utf16_length(ch)
+        before += size
+        if not _REMOVED.match(ch):
+            out.append(_CONTROL.sub(" ", ch))
+            after += size
+        moved[before] = after
+    return "".join(out), [
+        Entity(e.type, moved[e.offset], moved[e.end] - moved[e.offset])
+        for e in entities
+        if moved[e.end] > moved[e.offset]
+    ]
+
+
+def _trimmed(text: str, entities: list[Entity]) -> tuple[str, list[Entity]]:
+    """Trailing spaces and newlines cut, leading ones too up to the first entity (TDLib)."""
+    end = utf16_length(text.rstrip(" \n"))
+    entities = [
+        Entity(e.type, e.offset, min(e.end, end) - e.offset) for e in entities if e.offset < end
+    ]
+    first = min((e.offset for e in entities), default=end)
+    body = text.rstrip(" \n")
+    lead = len(body) - len(body.lstrip(" \n"))
+    lead = min(lead, first)  # spaces and newlines are one UTF-16 unit each
+    return body[lead:], [Entity(e.type, e.offset - lead, e.length) for e in entities]
+
+
+def parse_entities(text: str) -> Parsed:
+    """A message in Telegram's HTML parse mode: its text and entities, as Telegram keeps them.
+
+    The text is not yet cleaned or trimmed (see :func:`check_message`).
+
+    Raises:
+        ApiError: 400, as Telegram answers for malformed or unsupported markup.
+    """
+    visible, entities = _scan(text)
+    kept, dropped = _fix_entities(entities)
+    return Parsed(visible, kept, dropped)
+
+
+def parse_html(text: str) -> str:
+    """The text a reader sees of a message in Telegram's HTML parse mode.
+
+    Raises:
+        ApiError: 400, as Telegram answers for malformed or unsupported markup.
+    """
+    return _scan(text)[0]
+
+
+def check_message(text: str | None, parse_mode: str | None) -> Parsed:
+    """Validate a message text as Telegram does; return it as Telegram stores it.
+
+    Raises:
+        ApiError: 400 for bad markup, empty text or text over 4096 characters.
+    """
+    parsed = parse_entities(text or "") if parse_mode == "HTML" else Parsed(text or "", [], [])
+    visible, entities = _trimmed(*_clean(parsed.text, parsed.entities))
     if not visible.strip():
         raise ApiError(400, "Bad Request: message text is empty")
     if utf16_length(visible) > MESSAGE_LIMIT:
         raise ApiError(400, "Bad Request: message is too long")
-    return visible
+    return Parsed(visible, entities, parsed.dropped)
+
+
+def check_text(text: str | None, parse_mode: str | None) -> str:
+    """Validate a message text as Telegram does; return the visible text."""
+    return check_message(text, parse_mode).text
 
 
 def check_markup(markup: dict | None) -> None:
@@ -195,7 +407,26 @@ class Sent:
     reply_markup: dict | None
     reply_to: int | None
     thread_id: int | None
+    entities: list[Entity] = field(default_factory=list)
+    dropped: list[Entity] = field(default_factory=list)
     edits: int = 0
+
+    def shown(self) -> str:
+        """The text a reader sees before unfolding anything: all but expandable blockquotes."""
+        units = self.text.encode("utf-16-le")
+        for entity in sorted(self.entities, key=lambda e: -e.offset):
+            if entity.type == "expandable_blockquote":
+                units = units[: 2 * entity.offset] + units[2 * entity.end :]
+        return units.decode("utf-16-le")
+
+    def folded(self) -> list[str]:
+        """The texts of the expandable blockquotes, in order."""
+        units = self.text.encode("utf-16-le")
+        return [
+            units[2 * e.offset : 2 * e.end].decode("utf-16-le")
+            for e in self.entities
+            if e.type == "expandable_blockquote"
+        ]
 
     def buttons(self) -> list[dict]:
         """The inline buttons, row after row."""
@@ -386,18 +617,20 @@ class FakeTelegram:
         return True
 
     def _api_sendMessage(self, params: dict) -> dict:
-        visible = check_text(params.get("text"), params.get("parse_mode"))
+        parsed = check_message(params.get("text"), params.get("parse_mode"))
         check_markup(params.get("reply_markup"))
         chat_id = params["chat_id"]
         reply = params.get("reply_parameters") or {}
         sent = Sent(
             message_id=next(self._message_ids),
             chat_id=chat_id,
-            text=visible,
+            text=parsed.text,
             html=params["text"],
             reply_markup=params.get("reply_markup"),
             reply_to=reply.get("message_id"),
             thread_id=params.get("message_thread_id"),
+            entities=parsed.entities,
+            dropped=parsed.dropped,
         )
         with self._cond:
             self._messages[(chat_id, sent.message_id)] = sent
@@ -411,15 +644,16 @@ class FakeTelegram:
 
     def _api_editMessageText(self, params: dict) -> dict:
         sent = self._stored(params)
-        visible = check_text(params.get("text"), params.get("parse_mode"))
+        parsed = check_message(params.get("text"), params.get("parse_mode"))
         check_markup(params.get("reply_markup"))
         if params["text"] == sent.html and params.get("reply_markup") == sent.reply_markup:
             raise ApiError(400, "Bad Request: message is not modified")
         sent.text, sent.html, sent.reply_markup = (
-            visible,
+            parsed.text,
             params["text"],
             params.get("reply_markup"),
         )
+        sent.entities, sent.dropped = parsed.entities, parsed.dropped
         sent.edits += 1
         return self._message_json(sent)
 
@@ -440,6 +674,8 @@ class FakeTelegram:
             "date": int(time.time()),
             "text": sent.text,
         }
+        if sent.entities:
+            message["entities"] = [entity.json() for entity in sent.entities]
         if sent.reply_markup:
             message["reply_markup"] = sent.reply_markup
         return message

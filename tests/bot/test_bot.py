@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bot import format as fmt
+from bot.handlers import MAX_RESULTS
 from retrieval.ingest import ingest
 from retrieval.parse import read_issue
 from tests.bot.conftest import (
@@ -54,14 +55,19 @@ def test_commands_are_set_at_start(tg):
     assert names == {"ask", "latest", "issues", "help", "stats", "reindex"}
 
 
-def test_question_is_answered_with_quote_and_source(tg, user):
+def test_question_is_answered_first_with_source_and_the_passage_folded(tg, user):
     [reply] = ask(tg, user, QUESTION)
-    assert reply.text.startswith(f"问：{QUESTION}")
-    # The answering sentence is bold inside the quoted passage, with its source below.
-    assert re.search(r"<blockquote>[^<]*<b>[^<]*白漳河河道城区段全长2886米[^<]*</b>", reply.html)
-    assert "1. " in reply.text
-    assert "—— 《人勤春来早 项目施工忙》 · 交城县 · 000_d59eaba95ec30256" in reply.text
-    assert [b["text"] for b in reply.buttons()] == ["原文 1", "原文 2", "原文 3", "更多"]
+    # The answer first: the quote, in bold, then its source; the passage folded below.
+    first, source, *_ = reply.shown().split("\n\n")[1].split("\n")
+    assert first.startswith("1. 据了解") and "白漳河河道城区段全长2886米" in first
+    assert source == "   —— 《人勤春来早 项目施工忙》 · 交城县 · 000_d59eaba95ec30256"
+    assert re.search(r"^1\. <b>[^<]*2886米[^<]*</b>\n", reply.html.split("\n\n")[1])
+    [fold, *_] = reply.folded()
+    assert "挖掘机" in fold and "2886米" in fold
+    assert not reply.dropped
+    # The youth speech contest is far weaker than the answer: it waits behind 更多.
+    assert "演讲" not in reply.text
+    assert [b["text"] for b in reply.buttons()] == ["原文 1", "更多"]
     assert reply.reply_to is None  # no need to quote the question in a private chat
     # "typing…" was shown while retrieving.
     methods = [(c.method, c.params.get("chat_id")) for c in tg.calls]
@@ -90,29 +96,36 @@ def test_questions_that_cannot_be_asked_get_the_reason(tg, user):
     assert reply.text.startswith("无法回答这个问题：the date at the start of the question")
 
 
-def test_more_button_sends_the_next_passages(tg, user):
+def test_more_button_sends_the_passages_left_out(tg, user):
     [first] = ask(tg, user, QUESTION)
     tg.press(user, first, "更多")
     [second] = tg.wait_sent(user, 2)[1:]
-    assert ranks(first.text) == [1, 2, 3]
-    assert ranks(second.text) == [4, 5, 6], second.text
-    assert {b["text"] for b in second.buttons()} >= {"原文 4", "原文 5", "原文 6"}
+    assert ranks(first.shown()) == [1]
+    # A full page follows from the first passage left out, weak or not: the reader asked.
+    assert ranks(second.shown()) == [2, 3, 4], second.text
+    assert {b["text"] for b in second.buttons()} >= {"原文 2", "原文 3", "原文 4"}
+    assert not second.dropped
     # The spent "更多" is removed from the first answer; its "原文" buttons stay.
     tg.wait(lambda: first.edits)
-    assert [b["text"] for b in first.buttons()] == ["原文 1", "原文 2", "原文 3"]
+    assert [b["text"] for b in first.buttons()] == ["原文 1"]
     assert tg.calls_to("answerCallbackQuery")
 
 
 def test_full_text_button_sends_the_whole_article_in_pieces(tg, user, bulletins):
     [reply] = ask(tg, user, "档案数字化扫描共计多少卷？")
     assert f"《{LONG_HEADLINE}》" in reply.text.split("\n\n")[1]
+    # The passage's "<" and "&" arrive intact inside its fold, escaped in the HTML.
+    [fold, *_] = reply.folded()
+    assert "对照<档案著录规则>" in fold and "利用&复制" in fold and not reply.dropped
+    assert "&lt;档案著录规则&gt;" in reply.html and "<档案" not in reply.html
     article = read_issue(bulletins / f"{ARCHIVE_ISSUE}.txt").articles[0]
     tg.press(user, reply, "原文 1")
     # Header and body of a 4,600-character article: at least two messages.
     pieces = tg.wait(lambda: (m := tg.sent(user)[1:]) and article.body.endswith(m[-1].text) and m)
     assert len(pieces) >= 2
     assert all(utf16_length(p.text) <= MESSAGE_LIMIT for p in pieces)
-    assert pieces[0].text.startswith(f"《{LONG_HEADLINE}》 · 交城县 · {ARCHIVE_ISSUE}")
+    # Headline, then the date (the issue is named by it) and the reporter, then the body.
+    assert pieces[0].text.startswith(f"《{LONG_HEADLINE}》\n交城县 · 2024年5月20日 · 王五\n\n")
     assert "".join("".join(p.text.split()) for p in pieces).endswith("".join(article.body.split()))
     # Split between paragraphs, never inside one; "<" and "&" of the text arrive intact.
     assert all(p.text.endswith("复制。") for p in pieces[:-1])
@@ -122,15 +135,26 @@ def test_full_text_button_sends_the_whole_article_in_pieces(tg, user, bulletins)
 def test_answer_that_needs_several_messages(index_dir, bulletins, embedder, user):
     settings = bot_settings(index_dir, bulletins, answer_hits=12)
     with run_bot(settings, embedder) as tg:
-        tg.say(user, "县档案馆整理了哪些档案？")
-        messages = tg.wait(lambda: (m := tg.sent(user)) and m[-1].reply_markup and m)
+        [first] = ask(tg, user, "县档案馆整理了哪些档案？")
+        # The first page stays within a glance, however many passages a page may hold...
+        shown = len(ranks(first.shown()))
+        assert utf16_length(first.shown()) <= fmt.GLANCE
+        # ...while "更多" sends the rest of the 15 retrieved, up to a page of 12, each with
+        # its fold.
+        tg.press(user, first, "更多")
+        messages = tg.wait(lambda: (m := tg.sent(user)[1:]) and m[-1].reply_markup and m)
     assert len(messages) >= 2
-    assert all(utf16_length(m.text) <= MESSAGE_LIMIT for m in messages)
-    assert [r for m in messages for r in ranks(m.text)] == list(range(1, 13))
-    # Passages are not cut across messages; the buttons come with the last one.
-    assert all(m.text.splitlines()[-1].lstrip().startswith("—— 《") for m in messages)
+    assert all(utf16_length(m.text) <= MESSAGE_LIMIT and not m.dropped for m in messages)
+    more = [r for m in messages for r in ranks(m.shown())]
+    assert more == list(range(shown + 1, min(shown + 12, MAX_RESULTS) + 1))
+    # Passages are not cut across messages: each ends with its folded passage, and each
+    # message has as many source lines as passages. The buttons come with the last one.
+    for message in messages:
+        assert message.html.endswith("</blockquote>")
+        sources = [line for line in message.shown().splitlines() if line.startswith("   —— ")]
+        assert len(sources) == len(ranks(message.shown())) == len(message.folded())
     assert all(not m.reply_markup for m in messages[:-1])
-    assert [b["text"] for b in messages[-1].buttons()][:12] == [f"原文 {n}" for n in range(1, 13)]
+    assert [b["text"] for b in messages[-1].buttons()] == [f"原文 {n}" for n in more]
 
 
 def test_group_answers_mentions_replies_and_ask_but_ignores_chatter(tg, user):

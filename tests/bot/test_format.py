@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.format import answer_messages, article_messages, issue_messages, pack, split_runs
+from bot.format import (
+    answer_messages,
+    article_messages,
+    close_to_best,
+    issue_messages,
+    pack,
+    split_runs,
+)
 from retrieval.answer import Answer, Hit, Relevance
-from retrieval.render import HTML, NOT_FOUND, PLAIN, QUOTE, STRONG, Run, hit_runs, render
+from retrieval.render import (
+    FOLD,
+    HTML,
+    NOT_FOUND,
+    PLAIN,
+    QUOTE,
+    STRONG,
+    Run,
+    hit_runs,
+    passage_runs,
+    render,
+)
 from retrieval.render import render_text as terminal_text
 from retrieval.store import ChunkRecord, IssueSummary
-from tests.bot.fake_telegram import MESSAGE_LIMIT, parse_html, utf16_length
+from tests.bot.fake_telegram import (
+    MESSAGE_LIMIT,
+    Sent,
+    check_message,
+    parse_entities,
+    parse_html,
+    utf16_length,
+)
 
 BEFORE = "挖掘机<铁臂>伴随着轰鸣声。"
 QUOTE_TEXT = "据了解，白漳河河道城区段全长2886米&一期1075米。"
@@ -40,9 +66,15 @@ def _hit(rank: int = 1, text: str = BEFORE + QUOTE_TEXT + AFTER, body: str | Non
     return Hit(rank=rank, score=0.9, quote=QUOTE_TEXT, chunk=chunk)
 
 
-SOURCE = (
-    "《人勤春来早 <项目> 施工忙》 · 交城县 · 000_d59eaba95ec30256 · 2023年2月24日 · 第2版 · 司瑞东"
-)
+# The issue is dated: its date names it, not its id.
+SOURCE = "《人勤春来早 <项目> 施工忙》 · 交城县 · 2023年2月24日 · 第2版 · 司瑞东"
+SOURCE_HTML = "《人勤春来早 &lt;项目&gt; 施工忙》 · 交城县 · 2023年2月24日 · 第2版 · 司瑞东"
+
+
+def _sent(html_text: str) -> Sent:
+    """The message as Telegram would store it (text and entities), through the fake."""
+    parsed = check_message(html_text, "HTML")
+    return Sent(0, 1, parsed.text, html_text, None, None, None, parsed.entities, parsed.dropped)
 
 
 def test_one_core_renders_plain_for_the_terminal_and_html_for_telegram():
@@ -50,23 +82,40 @@ def test_one_core_renders_plain_for_the_terminal_and_html_for_telegram():
     assert render(hit_runs(hit), PLAIN) == f"1. 「{QUOTE_TEXT}」\n   —— {SOURCE}  [0.90]"
     found = Relevance(dense=0.9, coverage=1.0)
     assert terminal_text(Answer("q", [hit], relevance=found)) == render(hit_runs(hit), PLAIN)
-    html_text = render(hit_runs(hit, context=True, score=False), HTML)
+    html_text = render([*hit_runs(hit, score=False), Run("\n"), *passage_runs(hit)], HTML)
     assert html_text == (
-        "1. <blockquote>挖掘机&lt;铁臂&gt;伴随着轰鸣声。"
+        "1. <b>据了解，白漳河河道城区段全长2886米&amp;一期1075米。</b>\n"
+        f"   —— {SOURCE_HTML}\n"
+        "<blockquote expandable>挖掘机&lt;铁臂&gt;伴随着轰鸣声。"
         "<b>据了解，白漳河河道城区段全长2886米&amp;一期1075米。</b>"
-        "目前工程进展顺利。</blockquote>\n"
-        "   —— 《人勤春来早 &lt;项目&gt; 施工忙》 · 交城县 · 000_d59eaba95ec30256"
-        " · 2023年2月24日 · 第2版 · 司瑞东"
+        "目前工程进展顺利。</blockquote>"
     )
     # What Telegram shows is exactly the text, with nothing lost to the markup.
-    assert parse_html(html_text) == f"1. {BEFORE}{QUOTE_TEXT}{AFTER}\n   —— {SOURCE}"
+    sent = _sent(html_text)
+    assert sent.text == f"1. {QUOTE_TEXT}\n   —— {SOURCE}\n{BEFORE}{QUOTE_TEXT}{AFTER}"
+    # Until tapped, the reader sees the quote and its source; the passage is folded.
+    assert sent.shown() == f"1. {QUOTE_TEXT}\n   —— {SOURCE}\n"
+    assert sent.folded() == [BEFORE + QUOTE_TEXT + AFTER]
+    assert [e.type for e in sent.entities] == ["bold", "expandable_blockquote", "bold"]
+    assert not sent.dropped
 
 
-def test_a_quote_not_found_in_its_chunk_is_shown_alone():
+def test_a_quote_not_found_in_its_chunk_leads_and_the_chunk_is_folded_unmarked():
     hit = _hit(text="另一段文字。")
-    assert render(hit_runs(hit, context=True), HTML).startswith(
-        "1. <blockquote>据了解，白漳河河道城区段全长2886米&amp;一期1075米。</blockquote>"
-    )
+    [message] = answer_messages("问", [hit])
+    assert "1. <b>据了解，白漳河河道城区段全长2886米&amp;一期1075米。</b>\n" in message
+    assert message.endswith("<blockquote expandable>另一段文字。</blockquote>")
+
+
+def test_hostile_text_is_escaped_inside_the_fold():
+    hostile = "</blockquote><b>粗</b>&amp;<script>alert(1)</script>&#x27;"
+    hit = _hit(text=f"{hostile}{QUOTE_TEXT}<tg-spoiler>", body=None)
+    [message] = answer_messages("<blockquote expandable>问</blockquote>", [hit])
+    sent = _sent(message)
+    assert sent.text.startswith("问：<blockquote expandable>问</blockquote>\n\n1. ")
+    assert sent.folded() == [f"{hostile}{QUOTE_TEXT}<tg-spoiler>"]
+    assert [e.type for e in sent.entities].count("expandable_blockquote") == 1
+    assert not sent.dropped
 
 
 def test_no_hits_is_said_plainly_in_both_outputs():
@@ -75,7 +124,19 @@ def test_no_hits_is_said_plainly_in_both_outputs():
     assert parse_html(message) == "问：<问题>\n\n没有找到相关内容。可以换个说法再问一次。"
 
 
-_styles = st.sampled_from([(), (QUOTE,), (STRONG,), (QUOTE, STRONG)])
+def test_only_passages_close_to_the_best_are_shown_first():
+    hits = [
+        dataclasses.replace(_hit(rank=r), score=s) for r, s in enumerate([0.9, 0.8, 0.5, 0.85], 1)
+    ]
+    assert [h.rank for h in close_to_best(hits, 0.15)] == [1, 2]  # a prefix: 4 waits too
+    assert [h.rank for h in close_to_best(hits, 0.0)] == [1]
+    assert [h.rank for h in close_to_best(hits, 1.0)] == [1, 2, 3, 4]
+    assert close_to_best([], 0.2) == []
+
+
+_styles = st.sampled_from(
+    [(), (QUOTE,), (STRONG,), (QUOTE, STRONG), (FOLD,), (FOLD, QUOTE), (FOLD, STRONG)]
+)
 _text = st.text(
     alphabet=st.sampled_from([*"白漳河。！？，<>&\"' \nab1", "😀", "\u3000"]), max_size=60
 )
@@ -83,8 +144,17 @@ _runs = st.lists(st.builds(Run, _text, _styles), max_size=12)
 
 
 @given(_runs)
-def test_html_rendering_always_parses_back_to_the_text(runs):
-    assert parse_html(render(runs, HTML)) == "".join(run.text for run in runs)
+def test_html_rendering_always_parses_back_to_the_text_with_valid_nesting(runs):
+    parsed = parse_entities(render(runs, HTML))
+    assert parsed.text == "".join(run.text for run in runs)
+    assert not parsed.dropped  # Telegram keeps every entity: none nests where it may not
+    # Folded text is exactly the text of the FOLD runs.
+    folds = "".join(
+        parsed.text.encode("utf-16-le")[2 * e.offset : 2 * e.end].decode("utf-16-le")
+        for e in parsed.entities
+        if e.type == "expandable_blockquote"
+    )
+    assert folds == "".join(run.text for run in runs if FOLD in run.styles)
 
 
 @settings(max_examples=200)
@@ -93,7 +163,9 @@ def test_packed_messages_are_valid_within_the_limit_and_lose_nothing(blocks, lim
     messages = pack(blocks, limit=limit)
     seen = ""
     for message in messages:
-        visible = parse_html(message)  # raises on any malformed HTML
+        parsed = parse_entities(message)  # raises on any malformed HTML
+        assert not parsed.dropped
+        visible = parsed.text
         assert visible.strip()
         assert utf16_length(visible) <= limit
         seen += visible
@@ -130,19 +202,31 @@ def test_length_is_counted_as_telegram_counts_it():
 
 
 def test_styles_are_closed_and_reopened_across_a_split():
-    runs = [Run("引文。" * 40, (QUOTE,)), Run("要点。" * 40, (QUOTE, STRONG))]
+    runs = [Run("引文。" * 40, (FOLD,)), Run("要点。" * 40, (FOLD, QUOTE))]
     messages = pack([runs], limit=100)
     assert len(messages) > 2
     for message in messages:
-        parse_html(message)
-        assert message.startswith("<blockquote>") and message.endswith("</blockquote>")
+        assert not parse_entities(message).dropped
+        assert message.startswith("<blockquote expandable>")
+        assert message.endswith("</blockquote>")
 
 
-def test_whole_article_follows_its_source_line():
+def test_a_passage_too_long_for_one_message_keeps_its_quote_and_fold_valid():
+    hit = _hit(text=BEFORE * 200 + QUOTE_TEXT + AFTER * 200)
+    messages = answer_messages("问", [hit])
+    assert len(messages) >= 2
+    sents = [_sent(m) for m in messages]
+    assert all(utf16_length(s.text) <= MESSAGE_LIMIT and not s.dropped for s in sents)
+    assert sents[0].shown().startswith(f"问：问\n\n1. {QUOTE_TEXT}\n   —— {SOURCE}")
+    assert "".join(f for s in sents for f in s.folded()) == hit.chunk.text
+
+
+def test_whole_article_follows_its_headline_and_date():
     body = "\n".join(f"第{i}段：" + "档案&扫描<完成>。" * 40 for i in range(12))
     messages = article_messages(_hit(body=body).chunk)
     assert len(messages) >= 2
-    assert messages[0].startswith(f"<b>{SOURCE.replace('<', '&lt;').replace('>', '&gt;')}</b>")
+    heading = "<b>《人勤春来早 &lt;项目&gt; 施工忙》</b>\n交城县 · 2023年2月24日 · 第2版 · 司瑞东"
+    assert messages[0].startswith(f"{heading}\n\n第0段：")
     assert "".join("".join(parse_html(m).split()) for m in messages).endswith("".join(body.split()))
 
 

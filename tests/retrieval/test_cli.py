@@ -74,6 +74,21 @@ def test_ask_text_shows_quote_and_source_line(seeded):
     assert '《召开"精细化工国家重点实验室交城创新中心"创建会》' in first
 
 
+def test_ask_full_adds_the_whole_passage_and_json_ignores_it(seeded):
+    _, index = seeded
+    question = "白漳河河道城区段全长多少米？"
+    compact = run("ask", question, "-k", "1", "--index", index).output
+    full = run("ask", question, "-k", "1", "--full", "--index", index).output
+    quote, source = compact.rstrip("\n").split("\n")
+    assert quote.startswith("1. 「") and "2886米" in quote and source.startswith("   —— 《")
+    # The same two lines, then the passage indented, its quote marked where it stands.
+    assert full.startswith(compact.rstrip("\n") + "\n   ")
+    passage = full[len(compact) :]
+    assert "挖掘机" in passage and quote[len("1. ") :] in passage
+    as_json = run("ask", question, "-k", "1", "--json", "--index", index).output
+    assert run("ask", question, "-k", "1", "--json", "--full", "--index", index).output == as_json
+
+
 def test_english_question_finds_the_chinese_article(seeded):
     _, index = seeded
     result = run(
@@ -111,6 +126,10 @@ def test_chat_answers_piped_questions_line_by_line(seeded):
     assert "1075米" in result.output
     assert "魏春雷" in result.output
     assert result.output.count("问：") == 2
+    full = run("chat", "--full", "-k", "1", "--index", index, input="电商培训讲师是谁？\n")
+    question, quote, source, passage, *_ = full.output.splitlines()
+    assert (question, quote[:4], source[:6]) == ("问：电商培训讲师是谁？", "1. 「", "   —— ")
+    assert passage.startswith("   ") and not passage.startswith("   —— ")
 
 
 def test_list_shows_issues(seeded):
