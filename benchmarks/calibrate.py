@@ -1,15 +1,23 @@
-"""Calibrate the "not found" rule on a question set with unanswerable questions.
+"""Calibrate the rules of the three outcomes on a question set with unanswerable questions.
 
 Usage:
     python benchmarks/calibrate.py benchmarks/eval/questions.jsonl --index DIR [--mode hybrid]
+        [--max-refused 0.01]
 
-Asks every question once, then sweeps the rule's constants (see retrieval/answer.py:
-a passage answers when it has the form of answer asked for, its cosine reaches MIN_DENSE
-and, for a question in Chinese, its coverage of the question's words reaches
-MIN_COVERAGE) and prints, for
-the best settings, the share of unanswerable questions answered "not found" against the
-share of answerable ones wrongly refused. The chosen constants are then written into
-retrieval/answer.py by hand.
+Asks every question once, then sweeps the constants of retrieval/answer.py:
+
+* "found": the best passage's quote has the form of answer asked for, its cosine
+  reaches MIN_DENSE and, for a question in Chinese, its coverage of the question's words
+  reaches MIN_COVERAGE;
+* "not found": the best passage is not even on the topic: its cosine is under
+  MIN_TOPIC_DENSE or (Chinese) its coverage is at most MIN_TOPIC_COVERAGE; optionally
+  also when the asked form of answer is missing from the top passages;
+* "uncertain": the rest.
+
+For "not found" it prints the settings that turn away the most unanswerable questions
+while refusing at most ``--max-refused`` of the answerable ones (uncertain is not a
+refusal), and for "found" the usual trade-off. The chosen constants are then written
+into retrieval/answer.py by hand.
 """
 
 from __future__ import annotations
@@ -21,8 +29,23 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.embed import load_embedder
-from retrieval.evaluate import evaluate, load_eval_set
+from retrieval.evaluate import Outcome, evaluate, load_eval_set
 from retrieval.search import MODES, Searcher
+
+
+def _features(rows: list[Outcome]) -> dict[str, np.ndarray]:
+    # Coverage is None for a question without Chinese (see retrieval.answer.Relevance).
+    return {
+        "cjk": np.array([o.relevance.coverage is not None for o in rows]),
+        "form": np.array([o.relevance.has_answer_form for o in rows]),
+        "dense": np.array([o.relevance.dense or 0.0 for o in rows]),
+        "cover": np.array([o.relevance.coverage or 0.0 for o in rows]),
+    }
+
+
+def _not_found(f: dict[str, np.ndarray], dense: float, cover: float, form: bool) -> np.ndarray:
+    off_topic = (f["dense"] < dense) | (f["cjk"] & (f["cover"] <= cover))
+    return off_topic | (~f["form"]) if form else off_topic
 
 
 def main() -> None:
@@ -30,45 +53,37 @@ def main() -> None:
     parser.add_argument("questions", type=Path)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--mode", choices=MODES, default="hybrid")
-    parser.add_argument("--max-refused", type=float, default=0.05)
+    parser.add_argument("--max-refused", type=float, default=0.01)
     args = parser.parse_args()
 
     report = evaluate(
         Searcher(args.index, load_embedder()), load_eval_set(args.questions), mode=args.mode
     )
-    answerable = report.answerable
-    unanswerable = report.unanswerable
-    # Coverage is None for a question without Chinese (see retrieval.answer.Relevance).
-    cjk_a = np.array([o.relevance.coverage is not None for o in answerable])
-    cjk_u = np.array([o.relevance.coverage is not None for o in unanswerable])
-    form_a = np.array([o.relevance.has_answer_form for o in answerable])
-    form_u = np.array([o.relevance.has_answer_form for o in unanswerable])
-    dense_a = np.array([o.relevance.dense or 0.0 for o in answerable])
-    cover_a = np.array([o.relevance.coverage or 0.0 for o in answerable])
-    dense_u = np.array([o.relevance.dense or 0.0 for o in unanswerable])
-    cover_u = np.array([o.relevance.coverage or 0.0 for o in unanswerable])
+    a, u = _features(report.answerable), _features(report.unanswerable)
 
     results = []
-    for min_dense, min_coverage in product(
-        np.arange(0.70, 0.96, 0.005), np.arange(0.0, 0.81, 0.05)
+    for dense, cover, form in product(
+        np.arange(0.60, 0.85, 0.005), np.arange(0.0, 0.61, 0.025), (False, True)
     ):
-        found_a = form_a & (dense_a >= min_dense) & ((cover_a >= min_coverage) | ~cjk_a)
-        found_u = form_u & (dense_u >= min_dense) & ((cover_u >= min_coverage) | ~cjk_u)
-        refused = float(np.mean(~found_a))
-        right = float(np.mean(~found_u))
+        refused = float(np.mean(_not_found(a, dense, cover, form)))
+        right = float(np.mean(_not_found(u, dense, cover, form)))
         if refused <= args.max_refused:
-            results.append((right, -refused, min_dense, min_coverage))
+            results.append((right, -refused, dense, cover, form))
     results.sort(reverse=True)
-    print("not_found_right  wrongly_refused  MIN_DENSE  MIN_COVERAGE")
-    for right, neg_refused, min_dense, min_coverage in results[:10]:
-        print(f"{right:15.3f}  {-neg_refused:15.3f}  {min_dense:9.3f}  {min_coverage:12.2f}")
+    print("not found: right  wrongly_refused  MIN_TOPIC_DENSE  MIN_TOPIC_COVERAGE  +form")
+    for right, neg_refused, dense, cover, form in results[:10]:
+        print(f"{right:16.3f}  {-neg_refused:15.3f}  {dense:15.3f}  {cover:18.3f}  {form}")
+
+    print("\nfound: share of answerable found  unanswerable found  MIN_DENSE  MIN_COVERAGE")
+    for dense, cover in product(np.arange(0.70, 0.80, 0.01), (0.1, 0.15, 0.2, 0.3)):
+        found_a = a["form"] & (a["dense"] >= dense) & ((a["cover"] >= cover) | ~a["cjk"])
+        found_u = u["form"] & (u["dense"] >= dense) & ((u["cover"] >= cover) | ~u["cjk"])
+        print(f"{np.mean(found_a):33.3f}  {np.mean(found_u):18.3f}  {dense:9.3f}  {cover:12.2f}")
+    summary = report.summary()
     print(
-        f"\nanswer form missing: {np.mean(~form_u):.3f} of unanswerable, "
-        f"{np.mean(~form_a):.3f} of answerable"
-    )
-    print(
-        f"current rule: not found right {report.not_found_right():.3f}, "
-        f"wrongly refused {report.wrongly_refused():.3f}"
+        f"\ncurrent rules: not found right {summary['not_found_right']}, wrongly refused "
+        f"{summary['wrongly_refused']}, answerable uncertain {summary['uncertain']}, "
+        f"unanswerable found {summary['falsely_found']}"
     )
 
 

@@ -20,15 +20,17 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from retrieval.answer import Hit
+from retrieval.answer import Confidence, Hit
 from retrieval.render import (
     FOLD,
     HTML,
     NOT_FOUND,
     STRONG,
+    UNCERTAIN,
     Run,
     chunk_source_parts,
     hit_runs,
+    nearest_hint,
     passage_runs,
     render,
 )
@@ -230,7 +232,9 @@ def close_to_best(hits: Sequence[Hit], margin: float) -> list[Hit]:
     return list(itertools.takewhile(lambda hit: hit.score >= floor, hits))
 
 
-def first_page(question: str, hits: Sequence[Hit], margin: float) -> list[Hit]:
+def first_page(
+    question: str, hits: Sequence[Hit], margin: float, confidence: Confidence = "found"
+) -> list[Hit]:
     """The passages an answer shows first, best first.
 
     Those close to the best (:func:`close_to_best`), as long as the reply stays within
@@ -240,10 +244,11 @@ def first_page(question: str, hits: Sequence[Hit], margin: float) -> list[Hit]:
         question: The question as asked (the reply repeats it).
         hits: At most a page of ranked hits.
         margin: See :func:`close_to_best`.
+        confidence: The answer's (an uncertain one carries a label line).
     """
     shown = close_to_best(hits, margin)
     for count in range(2, len(shown) + 1):
-        reply = answer_runs(question, shown[:count])
+        reply = answer_runs(question, shown[:count], confidence=confidence)
         if visible_length(itertools.chain.from_iterable(reply)) > GLANCE:
             return shown[: count - 1]
     return shown
@@ -268,26 +273,46 @@ def passage_blocks(hits: Sequence[Hit]) -> list[list[Run]]:
 
 
 def answer_runs(
-    question: str, hits: Sequence[Hit], *, limit: int = MESSAGE_LIMIT
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    confidence: Confidence = "found",
+    nearest: Sequence[Hit] = (),
+    limit: int = MESSAGE_LIMIT,
 ) -> list[list[Run]]:
     """The reply to a question as runs, message by message (see :func:`answer_messages`)."""
-    if not hits:
-        return pack_runs([question_runs(question), [Run(NOT_FOUND_HINT)]], limit=limit)
-    return pack_runs([question_runs(question), *passage_blocks(hits)], limit=limit)
+    if confidence == "not_found" or not hits:
+        hint = nearest_hint(nearest)
+        text = NOT_FOUND_HINT + (f"\n{hint}" if hint else "")
+        return pack_runs([question_runs(question), [Run(text)]], limit=limit)
+    label = [Run(f"\n{UNCERTAIN}", (STRONG,))] if confidence == "uncertain" else []
+    return pack_runs([question_runs(question) + label, *passage_blocks(hits)], limit=limit)
 
 
-def answer_messages(question: str, hits: Sequence[Hit], *, limit: int = MESSAGE_LIMIT) -> list[str]:
+def answer_messages(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    confidence: Confidence = "found",
+    nearest: Sequence[Hit] = (),
+    limit: int = MESSAGE_LIMIT,
+) -> list[str]:
     """The reply to a question: the question, then each passage (:func:`passage_blocks`).
 
-    A passage is never split across messages unless it alone is too long for one. Without
-    hits, the reply says so instead of quoting anything.
+    The three outcomes of :attr:`retrieval.answer.Answer.confidence`: found, the passages;
+    uncertain, the passages under a label saying they may not answer; not found, says so
+    and names the nearest headline as a hint, quoting nothing. A passage is never split
+    across messages unless it alone is too long for one.
 
     Args:
         question: The question as asked.
         hits: The passages to show (one page of them).
+        confidence: How sure the answer is.
+        nearest: The nearest passages, for the hint of a "not found" reply.
         limit: Maximum message length.
     """
-    return [render(message, HTML) for message in answer_runs(question, hits, limit=limit)]
+    runs = answer_runs(question, hits, confidence=confidence, nearest=nearest, limit=limit)
+    return [render(message, HTML) for message in runs]
 
 
 def article_messages(chunk: ChunkRecord, *, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -351,6 +376,7 @@ def stats_messages(
     index: IndexStats | None,
     *,
     questions: int,
+    uncertain: int,
     not_found: int,
     errors: int,
     mean_seconds: float,
@@ -362,6 +388,7 @@ def stats_messages(
         if index
         else NO_INDEX,
         f"运行 {uptime_seconds / 3600:.1f} 小时：回答 {questions} 次"
-        f"（其中 {not_found} 次没有找到），平均 {mean_seconds:.2f} 秒；出错 {errors} 次",
+        f"（其中 {uncertain} 次不确定，{not_found} 次没有找到），平均 {mean_seconds:.2f} 秒；"
+        f"出错 {errors} 次",
     ]
     return pack([[Run("统计", (STRONG,))], *([Run(line)] for line in lines)], separator="\n")

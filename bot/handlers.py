@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +48,7 @@ from bot.access import AccessPolicy
 from bot.library import Library
 from retrieval.answer import Hit, QuestionError, validate_question
 from retrieval.config import ANSWER_MARGIN
+from retrieval.render import MAX_UNCERTAIN
 from retrieval.store import IndexBusyError, IndexNotFoundError
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ class Counters:
     """What ``/stats`` reports about this run of the bot."""
 
     questions: int = 0
-    not_found: int = 0
+    # Questions by outcome: found, uncertain, not_found.
+    outcomes: Counter[str] = field(default_factory=Counter)
     errors: int = 0
     answer_seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -264,25 +266,27 @@ async def answer_page(
         return
     svc.counters.questions += 1
     svc.counters.answer_seconds += time.perf_counter() - started
-    # Weak matches are noise, not answers: none are quoted when nothing was found.
-    hits = answer.hits[offset : offset + svc.hits_per_answer] if answer.found else []
-    if not answer.found:
-        svc.counters.not_found += 1
+    # Passages off the topic are noise, not answers: none are quoted when nothing was
+    # found; an uncertain answer shows its best few, labelled.
+    confidence = answer.confidence
+    pool = {"found": answer.hits, "uncertain": answer.hits[:MAX_UNCERTAIN]}.get(confidence, [])
+    hits = pool[offset : offset + svc.hits_per_answer]
     if not offset:
+        svc.counters.outcomes[confidence] += 1
         # The first page shows the passages that earn their place next to the best;
         # "更多" goes on from the first one it leaves out.
-        hits = fmt.first_page(answer.question, hits, svc.answer_margin)
+        hits = fmt.first_page(answer.question, hits, svc.answer_margin, confidence)
     if offset and not hits:
         await send(update, context, [fmt.NO_MORE])
         return
     end = offset + len(hits)
     more = None
-    if hits and len(answer.hits) > end:
+    if hits and len(pool) > end:
         more = f"{_MORE}:{key or svc.questions.put(question)}:{end}"
     await send(
         update,
         context,
-        fmt.answer_messages(answer.question, hits),
+        fmt.answer_messages(answer.question, hits, confidence=confidence, nearest=answer.hits),
         _keyboard(hits, more),
         quote=_in_group(update) and offset == 0,
     )
@@ -404,7 +408,8 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         fmt.stats_messages(
             index,
             questions=counters.questions,
-            not_found=counters.not_found,
+            uncertain=counters.outcomes["uncertain"],
+            not_found=counters.outcomes["not_found"],
             errors=counters.errors,
             mean_seconds=counters.answer_seconds / max(counters.questions, 1),
             uptime_seconds=time.monotonic() - counters.started,

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -39,6 +39,15 @@ _MAX_DEPTH = 200
 # barely separates the answerable from the unanswerable: there the answer form decides.
 MIN_DENSE = 0.745
 MIN_COVERAGE = 0.15
+# Below these the best passage is not even on the question's topic: "not found". Between
+# them and the rule above the passages are shown as "uncertain" (possibly related), as a
+# reader who gets a weak match labelled as such can still read it, while one told "not
+# found" for a question the bulletins answer stops trusting the bot.
+MIN_TOPIC_DENSE = 0.74
+MIN_TOPIC_COVERAGE = 0.05
+
+# The three outcomes of a question, the same in every front end.
+Confidence = Literal["found", "uncertain", "not_found"]
 
 _WORDS = re.compile(r"[A-Za-z]+|\d+(?:[.,]\d+)*")
 # Interrogatives and fillers say how a question is asked, not what it is about.
@@ -127,6 +136,20 @@ class Relevance:
         covered = self.coverage is None or self.coverage >= MIN_COVERAGE
         return self.has_answer_form and close and covered
 
+    @property
+    def on_topic(self) -> bool:
+        """Whether the best passage is at least on the question's topic."""
+        close = self.dense is None or self.dense >= MIN_TOPIC_DENSE
+        covered = self.coverage is None or self.coverage > MIN_TOPIC_COVERAGE
+        return close and covered
+
+    @property
+    def confidence(self) -> Confidence:
+        """Found, uncertain (on the topic, but maybe not the answer) or not found."""
+        if self.found:
+            return "found"
+        return "uncertain" if self.on_topic else "not_found"
+
 
 NO_MATCH = Relevance(dense=None, coverage=0.0, has_answer_form=False)
 
@@ -150,8 +173,15 @@ class Answer:
 
     @property
     def found(self) -> bool:
-        """Whether the bulletins answer the question (else: "not found")."""
+        """Whether the bulletins answer the question (else uncertain or not found)."""
         return bool(self.hits) and self.relevance.found
+
+    @property
+    def confidence(self) -> Confidence:
+        """How sure the answer is: "found" (the passages answer the question),
+        "uncertain" (they are on its topic: shown as possibly related) or "not_found"
+        (nothing is: only the nearest headline is offered as a hint)."""
+        return self.relevance.confidence if self.hits else "not_found"
 
 
 def validate_question(text: str) -> str:

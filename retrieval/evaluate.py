@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer import Answer, Relevance, answer_question
+from retrieval.answer import Answer, Confidence, Relevance, answer_question
 from retrieval.search import Mode, Searcher
 from retrieval.store import ChunkRecord
 
@@ -67,6 +67,7 @@ class Outcome:
     # answer string to look for).
     quoted: bool | None
     found: bool  # the answer claimed to have found something
+    confidence: Confidence
     relevance: Relevance
     seconds: float
     returned: list[str]  # headlines and quotes of what came back
@@ -115,13 +116,20 @@ class Report:
 
     def not_found_right(self) -> float | None:
         """Share of unanswerable questions answered "not found"."""
-        rows = self.unanswerable
-        return sum(not o.found for o in rows) / len(rows) if rows else None
+        return _share(self.unanswerable, "not_found")
 
     def wrongly_refused(self) -> float | None:
-        """Share of answerable questions answered "not found"."""
-        rows = self.answerable
-        return sum(not o.found for o in rows) / len(rows) if rows else None
+        """Share of answerable questions answered "not found" ("uncertain", which shows
+        the passages, is not a refusal)."""
+        return _share(self.answerable, "not_found")
+
+    def uncertain(self) -> float | None:
+        """Share of answerable questions answered "uncertain"."""
+        return _share(self.answerable, "uncertain")
+
+    def falsely_found(self) -> float | None:
+        """Share of unanswerable questions answered as found."""
+        return _share(self.unanswerable, "found")
 
     def latency_ms(self) -> tuple[float, float]:
         """Mean and 95th percentile of the time per question, in milliseconds."""
@@ -152,6 +160,8 @@ class Report:
             "quote_right": _round(self.quote_right()),
             "not_found_right": _round(self.not_found_right()),
             "wrongly_refused": _round(self.wrongly_refused()),
+            "uncertain": _round(self.uncertain()),
+            "falsely_found": _round(self.falsely_found()),
             "latency_ms_mean": round(mean, 1),
             "latency_ms_p95": round(p95, 1),
         }
@@ -169,6 +179,10 @@ class Report:
             for o in self.answerable
             if o.rank is None
         ]
+
+
+def _share(rows: list[Outcome], confidence: Confidence) -> float | None:
+    return sum(o.confidence == confidence for o in rows) / len(rows) if rows else None
 
 
 def _round(value: float | None) -> float | None:
@@ -233,6 +247,7 @@ def evaluate(
                 answer_rank=next((h.rank for h in answer.hits if item.holds_answer(h.chunk)), None),
                 quoted=quoted,
                 found=answer.found,
+                confidence=answer.confidence,
                 relevance=answer.relevance,
                 seconds=seconds,
                 returned=[f"《{h.chunk.headline}》{h.quote[:60]}" for h in answer.hits],

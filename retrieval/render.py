@@ -23,9 +23,9 @@ from retrieval.store import ChunkRecord
 
 UNTITLED = "（无标题）"
 NOT_FOUND = "没有找到相关内容。"
-WEAK_MATCHES = "最接近的内容如下，但相关度低，未必回答了问题："
-# Weak matches shown after "not found", at most.
-MAX_WEAK = 2
+UNCERTAIN = "可能相关（不确定是否回答了问题）："
+# An uncertain answer shows its best passages, at most this many.
+MAX_UNCERTAIN = 3
 
 # Styles a run of text may carry, outermost first in Run.styles.
 QUOTE = "quote"  # the sentences quoted as the answer
@@ -190,32 +190,44 @@ def passages_text(hits: Sequence[Hit], *, full: bool = False) -> str:
     return "\n\n".join(texts)
 
 
+def nearest_hint(hits: Sequence[Hit]) -> str | None:
+    """What a "not found" answer offers instead: the nearest passage's headline."""
+    if not hits:
+        return None
+    headline = hits[0].chunk.headline
+    return f"最接近：《{headline}》" if headline else f"最接近：{source_line(hits[0])}"
+
+
 def render_text(answer: Answer, *, full: bool = False) -> str:
     """Render an answer for the terminal: numbered quotes, each with its source.
 
+    Found: the passages. Uncertain: the best :data:`MAX_UNCERTAIN` passages under the
+    :data:`UNCERTAIN` label. Not found: says so, and names the nearest headline.
     Lines are not wrapped: terminals wrap CJK text better than a fixed width can.
 
     Args:
         answer: The answer.
         full: Print each whole passage under its quote (see :func:`passages_text`).
     """
-    if not answer.hits:
-        return NOT_FOUND
-    if not answer.found:
-        weak = passages_text(answer.hits[:MAX_WEAK], full=full)
-        return f"{NOT_FOUND}\n{WEAK_MATCHES}\n\n{weak}"
+    if answer.confidence == "not_found":
+        hint = nearest_hint(answer.hits)
+        return f"{NOT_FOUND}\n{hint}" if hint else NOT_FOUND
+    if answer.confidence == "uncertain":
+        return f"{UNCERTAIN}\n\n{passages_text(answer.hits[:MAX_UNCERTAIN], full=full)}"
     return passages_text(answer.hits, full=full)
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
     """The JSON form of an answer (the schema of ``bulletin-qa ask --json``).
 
-    ``found`` is False when the bulletins do not answer the question: ``hits`` then
-    holds only the nearest weak matches.
+    ``confidence`` is "found", "uncertain" (the passages are on the topic, but may not
+    answer) or "not_found"; ``found`` is true for "found" only, and then ``hits`` holds
+    the answer, else the nearest matches.
     """
     return {
         "question": answer.question,
         "found": answer.found,
+        "confidence": answer.confidence,
         "hits": [
             {
                 "rank": hit.rank,

@@ -21,6 +21,7 @@ from bot import format as fmt
 from bot.handlers import MAX_RESULTS
 from retrieval.ingest import ingest
 from retrieval.parse import read_issue
+from retrieval.render import UNCERTAIN
 from tests.bot.conftest import (
     ADMIN,
     ARCHIVE_ISSUE,
@@ -82,10 +83,20 @@ def test_html_hostile_question_is_echoed_safely(tg, user):
     assert "&lt;b&gt;&amp;&lt;/script&gt;" in reply.html  # ...because it was escaped
 
 
-def test_nothing_found_is_said_plainly(tg, user):
+def test_an_on_topic_question_the_page_may_not_answer_gets_labelled_passages(tg, user):
     [reply] = ask(tg, user, "白漳河整治工程总共投了多少钱？")  # the page gives no cost
+    assert UNCERTAIN in reply.text
+    assert fmt.NOT_FOUND not in reply.text
+    assert "白漳河" in reply.text  # the river works' passage, labelled, never an empty reply
+    assert reply.buttons()[0]["text"] == "原文 1"
+
+
+def test_nothing_found_is_said_plainly_with_the_nearest_headline(tg, user):
+    [reply] = ask(tg, user, "火星探测器什么时候发射？")  # nothing on the topic
+    assert reply.text.startswith("问：火星探测器什么时候发射？")
     assert fmt.NOT_FOUND in reply.text
-    assert "<blockquote>" not in reply.html
+    assert "最接近：" in reply.text
+    assert reply.folded() == []
     assert not reply.buttons()
 
 

@@ -1,5 +1,3 @@
-import datetime as dt
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,7 @@ from retrieval.answer import (
     validate_question,
 )
 from retrieval.config import MAX_QUESTION_CHARS
-from retrieval.render import NOT_FOUND, WEAK_MATCHES, answer_to_json, render_text, source_line
+from retrieval.render import NOT_FOUND, UNCERTAIN, answer_to_json, render_text
 from retrieval.search import ScoredChunk
 from retrieval.store import ChunkRecord, SentenceVectors
 
@@ -131,25 +129,10 @@ def test_question_is_normalised():
     assert validate_question("  白漳河\x07 有多长？\n ") == "白漳河 有多长？"
 
 
-def test_source_line_names_known_parts_only():
-    hit = Hit(
-        rank=1,
-        score=0.9,
-        quote="q",
-        chunk=_record(author="司瑞东", page=2, date=dt.date(2023, 2, 24)),
-    )
-    assert source_line(hit) == (
-        "《人勤春来早 项目施工忙》 · 交城县 · 000_d59eaba95ec30256 · 2023年2月24日 · 第2版 · 司瑞东"
-    )
-    assert source_line(Hit(1, 0.5, "q", _record(headline="", section=None))).startswith(
-        "（无标题）"
-    )
-
-
 def test_json_has_exactly_the_documented_fields():
     answer = Answer("问题", [Hit(rank=1, score=0.8, quote="据了解", chunk=_record())])
     data = answer_to_json(answer)
-    assert set(data) == {"question", "found", "hits"}
+    assert set(data) == {"question", "found", "confidence", "hits"}
     [hit] = data["hits"]
     assert set(hit) == {
         "rank",
@@ -229,15 +212,38 @@ def test_answer_form(question, texts, expected):
     assert has_answer_form(question, texts) is expected
 
 
-def test_not_found_is_said_first_and_weak_matches_are_marked():
+def test_on_topic_passages_without_the_asked_answer_are_shown_as_uncertain():
     weak = Answer(
         "白漳河整治工程投了多少钱？",
         [Hit(rank=i, score=0.5, quote="据了解", chunk=_record()) for i in (1, 2, 3)],
         relevance=Relevance(dense=0.9, coverage=0.6, has_answer_form=False),
     )
     assert not weak.found
+    assert weak.confidence == "uncertain"
     text = render_text(weak)
-    assert text.startswith(NOT_FOUND)
-    assert WEAK_MATCHES in text
-    assert text.count("据了解") == 2
-    assert answer_to_json(weak)["found"] is False
+    assert text.startswith(UNCERTAIN)
+    assert NOT_FOUND not in text
+    assert text.count("据了解") == 3
+    data = answer_to_json(weak)
+    assert (data["found"], data["confidence"]) == (False, "uncertain")
+
+
+@pytest.mark.parametrize(
+    ("relevance", "expected"),
+    [
+        (Relevance(dense=0.9, coverage=0.6, has_answer_form=True), "found"),
+        # On the topic, but the asked form of answer is missing: shown, labelled.
+        (Relevance(dense=0.9, coverage=0.6, has_answer_form=False), "uncertain"),
+        (Relevance(dense=0.742, coverage=0.3), "uncertain"),
+        (Relevance(dense=0.9, coverage=0.1), "uncertain"),
+        # Nothing even on the topic: a word no bulletin has, or far in meaning.
+        (Relevance(dense=0.9, coverage=0.0), "not_found"),
+        (Relevance(dense=0.6, coverage=0.5), "not_found"),
+        (Relevance(dense=None, coverage=None), "found"),  # an English question, lexical only
+    ],
+)
+def test_three_outcomes(relevance: Relevance, expected: str) -> None:
+    assert relevance.confidence == expected
+    hits = [Hit(rank=1, score=0.5, quote="据了解", chunk=_record())]
+    assert Answer("问题", hits, relevance=relevance).confidence == expected
+    assert Answer("问题", [], relevance=relevance).confidence == "not_found"

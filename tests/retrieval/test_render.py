@@ -9,7 +9,7 @@ from retrieval.render import (
     NOT_FOUND,
     PLAIN,
     QUOTE,
-    WEAK_MATCHES,
+    UNCERTAIN,
     Run,
     hit_runs,
     passage_runs,
@@ -93,8 +93,17 @@ def test_the_terminal_is_compact_unless_asked_for_whole_passages():
     assert full[1].startswith("2. ")
 
 
-def test_weak_matches_after_not_found_can_be_shown_whole_too():
-    weak = Answer("白漳河投了多少钱", [_hit(), _hit(rank=2), _hit(rank=3)])
-    text = render_text(weak, full=True)
-    assert text.startswith(f"{NOT_FOUND}\n{WEAK_MATCHES}\n\n1. ")
-    assert text.count(f"   {BEFORE}「{QUOTE_TEXT}」{AFTER}") == 2  # at most two weak matches
+def test_an_uncertain_answer_shows_its_best_passages_under_a_label():
+    on_topic = Relevance(dense=0.9, coverage=0.6, has_answer_form=False)
+    hits = [_hit(rank=rank) for rank in (1, 2, 3, 4)]
+    text = render_text(Answer("白漳河投了多少钱", hits, relevance=on_topic), full=True)
+    assert text.startswith(f"{UNCERTAIN}\n\n1. ")
+    assert text.count(f"   {BEFORE}「{QUOTE_TEXT}」{AFTER}") == 3  # at most three
+    assert "\n\n4. " not in text
+
+
+def test_not_found_names_the_nearest_headline_only():
+    off_topic = Relevance(dense=0.5, coverage=0.0)
+    answer = Answer("火星上有没有水", [_hit(), _hit(rank=2)], relevance=off_topic)
+    assert render_text(answer) == f"{NOT_FOUND}\n最接近：《人勤春来早 项目施工忙》"
+    assert render_text(Answer("火星上有没有水", [])) == NOT_FOUND
