@@ -198,7 +198,9 @@ def run_bot(settings: Settings, token: str, embedder: Embedder) -> None:
         retrieval.store.StoreError: The index cannot be used (e.g. another model built it).
     """
     logging.getLogger("bot").setLevel(logging.INFO)
-    library = Library(settings.index_dir, settings.bulletins_dir, embedder, settings.batch_size)
+    library = Library(
+        settings.index_dir, settings.bulletins_dir, embedder, settings.batch_size, settings.llm
+    )
     try:
         library.open()
     except IndexNotFoundError:

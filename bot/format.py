@@ -27,6 +27,7 @@ from retrieval.render import (
     NOT_FOUND,
     STRONG,
     UNCERTAIN,
+    WRITTEN,
     Run,
     chunk_source_parts,
     hit_runs,
@@ -38,6 +39,7 @@ from retrieval.store import ChunkRecord, IssueSummary
 
 if TYPE_CHECKING:
     from bot.library import IndexStats
+    from retrieval.grounded import GroundedAnswer
     from retrieval.ingest import IngestReport
 
 MESSAGE_LIMIT = 4096
@@ -278,6 +280,7 @@ def answer_runs(
     *,
     confidence: Confidence = "found",
     nearest: Sequence[Hit] = (),
+    written: GroundedAnswer | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> list[list[Run]]:
     """The reply to a question as runs, message by message (see :func:`answer_messages`)."""
@@ -285,8 +288,12 @@ def answer_runs(
         hint = nearest_hint(nearest)
         text = NOT_FOUND_HINT + (f"\n{hint}" if hint else "")
         return pack_runs([question_runs(question), [Run(text)]], limit=limit)
-    label = [Run(f"\n{UNCERTAIN}", (STRONG,))] if confidence == "uncertain" else []
-    return pack_runs([question_runs(question) + label, *passage_blocks(hits)], limit=limit)
+    head = question_runs(question)
+    if confidence == "uncertain":
+        head += [Run(f"\n{UNCERTAIN}", (STRONG,))]
+    if written:
+        head += [Run(f"\n{WRITTEN}", (STRONG,)), Run(written.text)]
+    return pack_runs([head, *passage_blocks(hits)], limit=limit)
 
 
 def answer_messages(
@@ -295,6 +302,7 @@ def answer_messages(
     *,
     confidence: Confidence = "found",
     nearest: Sequence[Hit] = (),
+    written: GroundedAnswer | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> list[str]:
     """The reply to a question: the question, then each passage (:func:`passage_blocks`).
@@ -309,9 +317,12 @@ def answer_messages(
         hits: The passages to show (one page of them).
         confidence: How sure the answer is.
         nearest: The nearest passages, for the hint of a "not found" reply.
+        written: The answer the optional LLM wrote from the passages, shown above them.
         limit: Maximum message length.
     """
-    runs = answer_runs(question, hits, confidence=confidence, nearest=nearest, limit=limit)
+    runs = answer_runs(
+        question, hits, confidence=confidence, nearest=nearest, written=written, limit=limit
+    )
     return [render(message, HTML) for message in runs]
 
 

@@ -286,7 +286,13 @@ async def answer_page(
     await send(
         update,
         context,
-        fmt.answer_messages(answer.question, hits, confidence=confidence, nearest=answer.hits),
+        fmt.answer_messages(
+            answer.question,
+            hits,
+            confidence=confidence,
+            nearest=answer.hits,
+            written=answer.written if not offset else None,
+        ),
         _keyboard(hits, more),
         quote=_in_group(update) and offset == 0,
     )

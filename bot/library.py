@@ -10,7 +10,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.answer import Answer, answer_question
+from retrieval.answer import Answer, answer_question, with_written_answer
+from retrieval.config import LLMSettings
 from retrieval.embed import Embedder
 from retrieval.ingest import IngestReport, ingest
 from retrieval.search import Searcher
@@ -40,6 +41,7 @@ class Library:
         bulletins_dir: Path,
         embedder: Embedder,
         batch_size: int | None = None,
+        llm: LLMSettings | None = None,
     ) -> None:
         """Remember where things are; nothing is opened yet (see :meth:`open`).
 
@@ -48,11 +50,13 @@ class Library:
             bulletins_dir: The folder ``/reindex`` ingests.
             embedder: The loaded embedding model.
             batch_size: Embedding batch size for re-indexing (the embedder's default if None).
+            llm: The optional LLM that writes a short answer above the passages.
         """
         self.index_dir = index_dir
         self.bulletins_dir = bulletins_dir
         self.embedder = embedder
         self.batch_size = batch_size
+        self.llm = llm
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
 
@@ -82,7 +86,7 @@ class Library:
             retrieval.answer.QuestionError: The question is empty or too long.
             retrieval.store.IndexNotFoundError: There is no index yet.
         """
-        return answer_question(self.open(), question, k)
+        return with_written_answer(answer_question(self.open(), question, k), self.llm)
 
     def issues(self) -> list[IssueSummary]:
         """The indexed issues, newest first."""

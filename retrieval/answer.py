@@ -21,6 +21,8 @@ from retrieval.store import ChunkRecord, SentenceVectors
 from retrieval.text import HAN_RUN_RE
 
 if TYPE_CHECKING:
+    from retrieval.config import LLMSettings
+    from retrieval.grounded import GroundedAnswer
     from retrieval.search import Mode, ScoredChunk, Searcher
 
 MAX_QUOTE_SENTENCES = 3
@@ -48,6 +50,8 @@ MIN_TOPIC_COVERAGE = 0.05
 
 # The three outcomes of a question, the same in every front end.
 Confidence = Literal["found", "uncertain", "not_found"]
+# A written answer (optional LLM) is drawn from the best passages only, those shown first.
+MAX_WRITTEN_PASSAGES = 3
 
 _WORDS = re.compile(r"[A-Za-z]+|\d+(?:[.,]\d+)*")
 # Interrogatives and fillers say how a question is asked, not what it is about.
@@ -164,12 +168,18 @@ class Answer:
             matches, to be shown (if at all) marked as such.
         relevance: How well the best passage matches.
         filters: The issue filters that applied (from options or the question).
+        written: A short answer written from the passages by the optional LLM, checked
+            against them (see :func:`with_written_answer`); None without one.
+        doubted: The LLM read the passages and found they do not answer (or wrote
+            something they do not bear out): a "found" answer is only "uncertain".
     """
 
     question: str
     hits: list[Hit]
     relevance: Relevance = NO_MATCH
     filters: Filters = field(default_factory=Filters)
+    written: GroundedAnswer | None = None
+    doubted: bool = False
 
     @property
     def found(self) -> bool:
@@ -181,7 +191,10 @@ class Answer:
         """How sure the answer is: "found" (the passages answer the question),
         "uncertain" (they are on its topic: shown as possibly related) or "not_found"
         (nothing is: only the nearest headline is offered as a hint)."""
-        return self.relevance.confidence if self.hits else "not_found"
+        if not self.hits:
+            return "not_found"
+        confidence = self.relevance.confidence
+        return "uncertain" if confidence == "found" and self.doubted else confidence
 
 
 def validate_question(text: str) -> str:
@@ -476,3 +489,30 @@ def answer_question(
             has_answer_form=has_answer_form(text, [h.quote for h in hits[:1]]),
         )
     return Answer(question=question, hits=hits, relevance=relevance, filters=filters)
+
+
+def with_written_answer(answer: Answer, settings: LLMSettings | None) -> Answer:
+    """The answer with a short answer written from its best passages, when an LLM is set.
+
+    The passages stay what the reader is shown; the written answer goes above them, and
+    only once :mod:`retrieval.grounded` has checked every number and name it cites
+    against the passage it cites. A model that says the passages do not answer, or whose
+    answer fails the check, makes a "found" answer "uncertain"; one that fails (timeout,
+    error) leaves the answer as it was (the failure is logged for the operator).
+
+    Args:
+        answer: The answer from :func:`answer_question`.
+        settings: The LLM's settings (``Settings.llm``); None: no LLM, the answer as is.
+    """
+    if settings is None or answer.confidence == "not_found":
+        return answer
+    # Imported here: the HTTP client is only loaded where an LLM is configured.
+    from retrieval.grounded import Outcome, Passage, write_answer
+
+    passages = [Passage.from_chunk(hit.chunk) for hit in answer.hits[:MAX_WRITTEN_PASSAGES]]
+    result = write_answer(answer.question, passages, settings)
+    if result.outcome == Outcome.ANSWERED:
+        return replace(answer, written=result.answer)
+    if result.outcome in (Outcome.DECLINED, Outcome.REJECTED):
+        return replace(answer, doubted=True)
+    return answer

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from retrieval import __version__
-from retrieval.answer import QuestionError, answer_question
+from retrieval.answer import QuestionError, answer_question, with_written_answer
 from retrieval.config import Settings
 from retrieval.filters import Filters
 from retrieval.render import UNTITLED, answer_to_json, render_text
@@ -278,6 +278,7 @@ def ask(
         answer = answer_question(
             _searcher(index_dir, model), question, k, mode=mode, filters=filters
         )
+        answer = with_written_answer(answer, _settings.llm)
     except QuestionError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -325,6 +326,7 @@ def chat(
             break
         try:
             answer = answer_question(searcher, line, k, mode=mode, filters=filters)
+            answer = with_written_answer(answer, _settings.llm)
         except QuestionError as exc:
             click.echo(f"error: {exc}", err=True)
             continue
@@ -478,8 +480,9 @@ def evaluate_cmd(
     headline contains it; with both, both must hold), or {"question", "unanswerable":
     true} (right: "not found").
     Prints hit@1/3/5, MRR, hit@5 counting any passage that holds the answer (answer@5),
-    how often the quote of the right passage holds the answer, latency, "not found"
-    accuracy and the misses.
+    how often the quote of the right passage holds the answer, latency, the outcomes
+    (answerable questions "not found": wrongly refused; "uncertain"; unanswerable ones
+    "not found": right, "found": falsely found) and the misses.
     """
     from retrieval.evaluate import EvalSetError, evaluate, load_eval_set
 
@@ -513,6 +516,8 @@ def evaluate_cmd(
         "quote_right",
         "not_found_right",
         "wrongly_refused",
+        "uncertain",
+        "falsely_found",
         "latency_ms_mean",
         "latency_ms_p95",
     ]

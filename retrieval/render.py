@@ -24,6 +24,8 @@ from retrieval.store import ChunkRecord
 UNTITLED = "（无标题）"
 NOT_FOUND = "没有找到相关内容。"
 UNCERTAIN = "可能相关（不确定是否回答了问题）："
+# Before an answer written from the passages by the optional LLM; [n] cites passage n.
+WRITTEN = "答："
 # An uncertain answer shows its best passages, at most this many.
 MAX_UNCERTAIN = 3
 
@@ -212,9 +214,11 @@ def render_text(answer: Answer, *, full: bool = False) -> str:
     if answer.confidence == "not_found":
         hint = nearest_hint(answer.hits)
         return f"{NOT_FOUND}\n{hint}" if hint else NOT_FOUND
+    written = f"{WRITTEN}{answer.written.text}\n\n" if answer.written else ""
     if answer.confidence == "uncertain":
-        return f"{UNCERTAIN}\n\n{passages_text(answer.hits[:MAX_UNCERTAIN], full=full)}"
-    return passages_text(answer.hits, full=full)
+        passages = passages_text(answer.hits[:MAX_UNCERTAIN], full=full)
+        return f"{UNCERTAIN}\n\n{written}{passages}"
+    return written + passages_text(answer.hits, full=full)
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
@@ -222,12 +226,18 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
 
     ``confidence`` is "found", "uncertain" (the passages are on the topic, but may not
     answer) or "not_found"; ``found`` is true for "found" only, and then ``hits`` holds
-    the answer, else the nearest matches.
+    the answer, else the nearest matches. ``written`` is the checked answer the optional
+    LLM wrote from the passages (``{"text", "citations"}``, citations 1-based ranks), or
+    null.
     """
+    written = answer.written
     return {
         "question": answer.question,
         "found": answer.found,
         "confidence": answer.confidence,
+        "written": {"text": written.text, "citations": list(written.citations)}
+        if written
+        else None,
         "hits": [
             {
                 "rank": hit.rank,

@@ -17,6 +17,7 @@ from bot.format import (
     split_runs,
 )
 from retrieval.answer import Answer, Hit, Relevance
+from retrieval.grounded import GroundedAnswer
 from retrieval.render import (
     FOLD,
     HTML,
@@ -24,6 +25,7 @@ from retrieval.render import (
     PLAIN,
     QUOTE,
     STRONG,
+    UNCERTAIN,
     Run,
     hit_runs,
     passage_runs,
@@ -235,3 +237,18 @@ def test_issue_list_is_escaped():
     [message] = issue_messages("最新几期", [issue])
     assert parse_html(message) == "最新几期\n2024-03-01 · <交城报> · 12篇"
     assert issue_messages("最新几期", []) == ["还没有收录任何一期。"]
+
+
+def test_outcomes_read_as_labelled_in_the_chat():
+    hit = _hit()
+    uncertain = _sent(answer_messages("问", [hit], confidence="uncertain")[0])
+    assert uncertain.text.startswith(f"问：问\n{UNCERTAIN}\n\n1. {QUOTE_TEXT}")
+    written = GroundedAnswer("白漳河城区段全长2886米[1]。", (1,))
+    answered = _sent(answer_messages("问", [hit], written=written)[0])
+    assert answered.shown().startswith(
+        f"问：问\n答：白漳河城区段全长2886米[1]。\n\n1. {QUOTE_TEXT}"
+    )
+    [message] = answer_messages("问", [], confidence="not_found", nearest=[hit])
+    assert parse_html(message).endswith(
+        "没有找到相关内容。可以换个说法再问一次。\n最接近：《人勤春来早 <项目> 施工忙》"
+    )

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from retrieval import grounded
 from retrieval.answer import (
     Answer,
     Hit,
@@ -11,8 +12,10 @@ from retrieval.answer import (
     select_quote,
     sentence_similarity,
     validate_question,
+    with_written_answer,
 )
-from retrieval.config import MAX_QUESTION_CHARS
+from retrieval.config import MAX_QUESTION_CHARS, LLMSettings
+from retrieval.grounded import GroundedAnswer, GroundedResult, Outcome
 from retrieval.render import NOT_FOUND, UNCERTAIN, answer_to_json, render_text
 from retrieval.search import ScoredChunk
 from retrieval.store import ChunkRecord, SentenceVectors
@@ -132,7 +135,8 @@ def test_question_is_normalised():
 def test_json_has_exactly_the_documented_fields():
     answer = Answer("问题", [Hit(rank=1, score=0.8, quote="据了解", chunk=_record())])
     data = answer_to_json(answer)
-    assert set(data) == {"question", "found", "confidence", "hits"}
+    assert set(data) == {"question", "found", "confidence", "written", "hits"}
+    assert data["written"] is None
     [hit] = data["hits"]
     assert set(hit) == {
         "rank",
@@ -247,3 +251,47 @@ def test_three_outcomes(relevance: Relevance, expected: str) -> None:
     hits = [Hit(rank=1, score=0.5, quote="据了解", chunk=_record())]
     assert Answer("问题", hits, relevance=relevance).confidence == expected
     assert Answer("问题", [], relevance=relevance).confidence == "not_found"
+
+
+LLM = LLMSettings(url="http://127.0.0.1:9", model="test")
+
+
+@pytest.mark.parametrize(
+    ("result", "confidence", "written"),
+    [
+        (GroundedResult(Outcome.ANSWERED, GroundedAnswer("全长2886米[1]。", (1,))), "found", True),
+        # The model says the passages do not answer, or cites what they do not say.
+        (GroundedResult(Outcome.DECLINED), "uncertain", False),
+        (GroundedResult(Outcome.REJECTED, reason="2887 not in [1]"), "uncertain", False),
+        # A timeout or an error: the quotes alone, as without an LLM.
+        (GroundedResult(Outcome.FAILED, reason="timeout"), "found", False),
+    ],
+)
+def test_a_written_answer_is_shown_only_once_checked(monkeypatch, result, confidence, written):
+    seen = []
+
+    def write(question, passages, settings):
+        seen.append((question, [p.headline for p in passages], settings))
+        return result
+
+    monkeypatch.setattr(grounded, "write_answer", write)
+    hits = [Hit(rank=i, score=0.8, quote="据了解", chunk=_record()) for i in (1, 2, 3, 4)]
+    found = Answer("白漳河多长", hits, relevance=Relevance(dense=0.9, coverage=0.6))
+    answer = with_written_answer(found, LLM)
+    assert seen == [("白漳河多长", ["人勤春来早 项目施工忙"] * 3, LLM)]  # the best three only
+    assert answer.confidence == confidence
+    assert (answer.written is not None) is written
+    text = render_text(answer)
+    assert text.startswith("答：全长2886米[1]。\n\n1. ") is written
+    assert answer_to_json(answer)["written"] == (
+        {"text": "全长2886米[1]。", "citations": [1]} if written else None
+    )
+
+
+def test_no_llm_is_asked_without_settings_or_when_nothing_is_on_topic(monkeypatch):
+    monkeypatch.setattr(grounded, "write_answer", lambda *args: pytest.fail("asked"))
+    hits = [Hit(rank=1, score=0.8, quote="据了解", chunk=_record())]
+    found = Answer("白漳河多长", hits, relevance=Relevance(dense=0.9, coverage=0.6))
+    assert with_written_answer(found, None) is found
+    off_topic = Answer("火星", hits, relevance=Relevance(dense=0.5, coverage=0.0))
+    assert with_written_answer(off_topic, LLM) is off_topic
