@@ -66,6 +66,18 @@ _ASKS_NUMBER = re.compile(
 )
 _DIGIT = re.compile(r"\d")
 _NUMBER_BONUS = 3.0
+# The measure a quantity question names ("几格摊位", "多少公吨"): the sentence with a
+# number of that measure answers it, not one with any number. Measured on the eval set,
+# share of right passages quoting the answer: 0.787 without, 0.798 with (numeric
+# questions 0.901 → 0.914). Weighting words by how few of the passage's sentences hold
+# them (rare ones point at one sentence) did not help: 0.773 alone, 0.801 with this.
+_MEASURES = (
+    "公尺|公里|公顷|平方公尺|平方米|公吨|公斤|人次|个|位|名|人|家|条|台|辆|座|所|间|户|件|"
+    "项|场|届|天|年|岁|米|亩|吨|元|格|组|席|套|张|份|只|棵|株|枚|篇|本|部|班|队|批|栋|层|次|"
+    "艘|架|处|校|道|种|类|款|周|小时|分钟|趟|期"
+)
+_ASKED_MEASURE = re.compile(rf"(?:多少|几)({_MEASURES})")
+_MEASURE_BONUS = 3.0
 # Weight of a sentence's closeness in meaning against its words (both scaled to [0, 1]
 # over the passage). Measured on the eval set, share of right passages whose quote holds
 # the answer: words alone 0.768, with closeness at 0.25 0.795, at 0.5 0.786, at 1.0 0.750.
@@ -247,7 +259,7 @@ def select_quote(
 
     Sentences are scored by the question's words they contain, in either script (numbers
     and names count extra, and so does the form of answer asked for: an amount, a date,
-    an age) and, when ``similarity`` is given, by their closeness in meaning to the
+    an age, a number of the measure asked for, "几格" → "12格") and, when ``similarity`` is given, by their closeness in meaning to the
     question (weighted :data:`SIMILARITY_WEIGHT`). The best sentence is extended by a
     neighbour while that adds evidence and the quote stays short. With no evidence at
     all, the chunk's opening is quoted.
@@ -270,10 +282,17 @@ def select_quote(
     weights = _terms(question) | dict(terms or {})
     forms = [form for asks, form in _ANSWER_FORMS if asks.search(question)]
     bonus = _NUMBER_BONUS if forms or _ASKS_NUMBER.search(question) else 0.0
+    measure = _ASKED_MEASURE.search(question)
+    counted = (
+        re.compile(rf"[\d零一二三四五六七八九十百千万两]\s*(?:多|余)?\s*{measure.group(1)}")
+        if measure
+        else None
+    )
 
     def evidence(sentence: str) -> float:
         has_form = all(f.search(sentence) for f in forms) if forms else _DIGIT.search(sentence)
-        return _overlap(weights, sentence) + (bonus if has_form else 0.0)
+        score = _overlap(weights, sentence) + (bonus if has_form else 0.0)
+        return score + (_MEASURE_BONUS if counted and counted.search(sentence) else 0.0)
 
     lexical = np.array([evidence(sentence) for sentence in folded])
     scores = lexical / lexical.max() if lexical.max() > 0 else lexical

@@ -295,3 +295,11 @@ def test_no_llm_is_asked_without_settings_or_when_nothing_is_on_topic(monkeypatc
     assert with_written_answer(found, None) is found
     off_topic = Answer("火星", hits, relevance=Relevance(dense=0.5, coverage=0.0))
     assert with_written_answer(off_topic, LLM) is off_topic
+
+
+def test_a_quantity_question_quotes_the_number_of_the_measure_it_asks_for():
+    text = (
+        "去年台南参加东京食品展，接获凤梨鲜果订单超过100吨，金额达新台币1亿2千万元以上。"
+        "今年台南市参展阵容相当强大，规划共计12格摊位，将展示超过80项产品。"
+    )
+    assert "12格摊位" in select_quote("今年去东京食品展台南租了几格摊位？", text)
