@@ -9,6 +9,8 @@ import os
 import re
 from pathlib import Path
 
+from retrieval.store import ChunkRecord
+
 ROOT = Path(__file__).resolve().parents[1]
 BULLETINS = ROOT / "data" / "bulletins"
 SEED = BULLETINS / "000_d59eaba95ec30256.txt"
@@ -84,3 +86,28 @@ MINI_ISSUE = """臺南市政府新聞彙編
 
 （臺南市政府環境保護局）
 """
+
+
+def seed_chunk(text: str, **fields: object) -> ChunkRecord:
+    """A stored chunk of the seed page's river-works article holding ``text`` whole (its
+    own body), for tests of answers and their rendering; ``fields`` override any field."""
+    return ChunkRecord(
+        **{
+            "chunk_id": 7,
+            "text": text,
+            "seq": 0,
+            "start": 0,
+            "end": len(text),
+            "article_id": 3,
+            "headline": "人勤春来早 项目施工忙",
+            "section": "交城县",
+            "author": None,
+            "page": None,
+            "body": text,
+            "issue": "000_d59eaba95ec30256",
+            "issue_title": None,
+            "date": None,
+            "source": "data/bulletins/000_d59eaba95ec30256.txt",
+            **fields,
+        }
+    )

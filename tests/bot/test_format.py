@@ -32,7 +32,7 @@ from retrieval.render import (
     render,
 )
 from retrieval.render import render_text as terminal_text
-from retrieval.store import ChunkRecord, IssueSummary
+from retrieval.store import IssueSummary
 from tests.bot.fake_telegram import (
     MESSAGE_LIMIT,
     Sent,
@@ -41,6 +41,7 @@ from tests.bot.fake_telegram import (
     parse_html,
     utf16_length,
 )
+from tests.samples import seed_chunk
 
 BEFORE = "挖掘机<铁臂>伴随着轰鸣声。"
 QUOTE_TEXT = "据了解，白漳河河道城区段全长2886米&一期1075米。"
@@ -48,20 +49,12 @@ AFTER = "目前工程进展顺利。"
 
 
 def _hit(rank: int = 1, text: str = BEFORE + QUOTE_TEXT + AFTER, body: str | None = None) -> Hit:
-    chunk = ChunkRecord(
-        chunk_id=7,
-        text=text,
-        seq=0,
-        start=0,
-        end=len(text),
-        article_id=3,
+    chunk = seed_chunk(
+        text,
         headline="人勤春来早 <项目> 施工忙",
-        section="交城县",
         author="司瑞东",
         page=2,
         body=body or text,
-        issue="000_d59eaba95ec30256",
-        issue_title=None,
         date=dt.date(2023, 2, 24),
         source="x.txt",
     )

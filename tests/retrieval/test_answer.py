@@ -19,6 +19,7 @@ from retrieval.grounded import GroundedAnswer, GroundedResult, Outcome
 from retrieval.render import NOT_FOUND, UNCERTAIN, answer_to_json, render_text
 from retrieval.search import ScoredChunk
 from retrieval.store import ChunkRecord, SentenceVectors
+from tests.samples import seed_chunk
 
 CHUNK = (
     "在白漳河河道整治工程项目施工现场，挖掘机长长的铁臂伴随着车辆轰鸣声，开挖、运渣各个环节有条不紊。"
@@ -28,25 +29,9 @@ CHUNK = (
 
 
 def _record(**overrides) -> ChunkRecord:
-    fields = dict(
-        chunk_id=7,
-        text=CHUNK,
-        seq=0,
-        start=0,
-        end=len(CHUNK),
-        article_id=3,
-        headline="人勤春来早 项目施工忙",
-        section="交城县",
-        author=None,
-        page=None,
-        body=CHUNK,
-        issue="000_d59eaba95ec30256",
-        issue_title=None,
-        date=None,
-        source="data/bulletins/000_d59eaba95ec30256.txt",
-    )
-    fields.update(overrides)
-    return ChunkRecord(**fields)
+    """A chunk of CHUNK's article (its body is all of CHUNK, whatever the chunk's text)."""
+    text = overrides.pop("text", CHUNK)
+    return seed_chunk(text, **{"body": CHUNK, "end": len(CHUNK), **overrides})
 
 
 def test_quote_is_the_sentence_with_the_asked_facts():

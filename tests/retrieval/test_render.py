@@ -17,7 +17,7 @@ from retrieval.render import (
     render_text,
     source_line,
 )
-from retrieval.store import ChunkRecord
+from tests.samples import seed_chunk
 
 BEFORE = "在白漳河河道整治工程项目施工现场，挖掘机开挖、运渣各个环节有条不紊。"
 QUOTE_TEXT = "据了解,白漳河河道城区段全长2886米,一期改造工程治理长度1075米。"
@@ -26,24 +26,7 @@ FOUND = Relevance(dense=0.9, coverage=1.0)
 
 
 def _hit(rank: int = 1, text: str = BEFORE + QUOTE_TEXT + AFTER, **chunk: object) -> Hit:
-    fields: dict[str, object] = dict(
-        chunk_id=7,
-        text=text,
-        seq=0,
-        start=0,
-        end=len(text),
-        article_id=3,
-        headline="人勤春来早 项目施工忙",
-        section="交城县",
-        author=None,
-        page=None,
-        body=text,
-        issue="000_d59eaba95ec30256",
-        issue_title=None,
-        date=None,
-        source="data/bulletins/000_d59eaba95ec30256.txt",
-    )
-    return Hit(rank=rank, score=0.9, quote=QUOTE_TEXT, chunk=ChunkRecord(**(fields | chunk)))
+    return Hit(rank=rank, score=0.9, quote=QUOTE_TEXT, chunk=seed_chunk(text, **chunk))
 
 
 def test_source_line_names_known_parts_only():
