@@ -15,7 +15,13 @@ from __future__ import annotations
 import re
 
 from retrieval.documents import Article
-from retrieval.parse.cleanup import LEAD_BYLINE_RE, byline, byline_names, clean_text
+from retrieval.parse.cleanup import (
+    LEAD_BYLINE_RE,
+    byline,
+    byline_names,
+    clean_text,
+    normalise_line,
+)
 from retrieval.parse.furniture import CONTINUATION_RE, is_furniture
 from retrieval.parse.masthead import masthead_end, page_number
 
@@ -63,15 +69,18 @@ def split_marked(text: str) -> list[Article]:
         The articles in reading order; ``page`` is set only when the page prints "第N版".
     """
     lines = [line.strip() for line in text.split("\n") if line.strip()]
-    plain = [unmark(line) for line in lines]
+    # Headlines are repaired as the body is: OCR's half-width punctuation and spaces in
+    # Chinese text are the engine's, not the print's.
+    plain = [normalise_line(unmark(line)) for line in lines]
+    headings = [unmark(line) != line for line in lines]
     masthead = masthead_end(plain)
     page = page_number(plain[:masthead])
     articles: list[Article] = []
     bodies: list[list[str]] = []
     closed = True  # at the top of the page, as after a byline, text opens an article
     previous_heading = False
-    for line, text_line in zip(lines[masthead:], plain[masthead:], strict=True):
-        if line != text_line:  # a heading
+    for is_heading, text_line in zip(headings[masthead:], plain[masthead:], strict=True):
+        if is_heading:
             if previous_heading:
                 article = articles[-1]
                 article.section = " ".join(filter(None, (article.section, article.headline)))
