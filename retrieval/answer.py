@@ -259,9 +259,10 @@ def select_quote(
 
     Sentences are scored by the question's words they contain, in either script (numbers
     and names count extra, and so does the form of answer asked for: an amount, a date,
-    an age, a number of the measure asked for, "几格" → "12格") and, when ``similarity`` is given, by their closeness in meaning to the
-    question (weighted :data:`SIMILARITY_WEIGHT`). The best sentence is extended by a
-    neighbour while that adds evidence and the quote stays short. With no evidence at
+    an age, a number of the measure asked for, "几格" → "12格") and, when
+    ``similarity`` is given, by their closeness in meaning to the question (weighted
+    :data:`SIMILARITY_WEIGHT`). The best sentence is extended by a neighbour while that
+    adds evidence and the quote stays short. With no evidence at
     all, the chunk's opening is quoted.
 
     Args:
