@@ -10,7 +10,8 @@ the first N corpus issues as distractors, into a temporary folder or into ``--in
 (which they are added to: pass a copy of an index that has the distractors already, and
 only the CMRC passages are embedded). Each of the 1,000 non-empty questions is then asked in every
 retrieval mode; a hit is a passage of the question's gold article (passage-level, like
-the issue's reference numbers).
+the issue's reference numbers). Asked once more (hybrid) with their answer strings, they
+give quote_right: how often the right passage's quote holds the answer.
 """
 
 from __future__ import annotations
@@ -55,10 +56,16 @@ def main() -> None:
 
     passages = [json.loads(line) for line in (args.evalset / "passages.jsonl").open()]
     titles = {p["id"]: p["title"] for p in passages}
-    items = [
-        EvalItem(q["question"], article=titles[q["passage_id"]])
+    questions = [
+        q
         for q in map(json.loads, (args.evalset / "questions.jsonl").open())
         if q["question"].strip()  # two of the trial questions are empty
+    ]
+    items = [EvalItem(q["question"], article=titles[q["passage_id"]]) for q in questions]
+    # The same questions with their answer strings: does the right passage's quote hold it?
+    answered = [
+        EvalItem(q["question"], answer=q["answer"], article=titles[q["passage_id"]])
+        for q in questions
     ]
     distractors = sorted((args.corpus / "issues").glob("*.txt"))[: args.distractors]
 
@@ -78,10 +85,16 @@ def main() -> None:
             label = f"{mode} ({fusion})" if mode == "hybrid" else mode
             rows.append({**{c: summary[c] for c in columns}, "mode": label})
         chunks = searcher.reader.size
+        quotes = evaluate(Searcher(index, embedder), answered, k=10, mode="hybrid").summary()
     print(f"{len(items)} questions, {len(passages)} gold passages among {chunks} chunks")
     print(" | ".join(columns))
     for row in rows:
         print(" | ".join(str(row[c]) for c in columns))
+    print(
+        f"hybrid (convex), hit = a passage of the gold article holding the answer string: "
+        f"hit@5 {quotes['hit@5']}, quote_right {quotes['quote_right']}"
+    )
+    rows.append({"mode": "hybrid (convex), answer strings", **quotes})
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cmrc2018.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
 
