@@ -25,7 +25,7 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY retrieval ./retrieval
 COPY bot ./bot
-RUN pip install . && python -m retrieval.convert
+RUN pip install . && python -m retrieval.convert && python -m retrieval.onnx_embed
 
 # An unprivileged user; the host folder mounted on /data must be writable by uid 1000.
 RUN useradd --uid 1000 --create-home bulletin && mkdir -p /data && chown bulletin /data

@@ -37,6 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/python -m retrieval.convert
+	$(BIN)/python -m retrieval.onnx_embed
 	touch $@
 
 # With a bot token (TELEGRAM_BOT_TOKEN or TELEGRAM_BOT_TOKEN_FILE) the Telegram bot

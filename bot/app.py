@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -20,6 +21,7 @@ from telegram.ext import AIORateLimiter, Application, Defaults
 from bot import handlers, redact
 from bot.access import AccessPolicy
 from bot.library import Library
+from bot.notices import Subscriptions
 from retrieval.config import Settings
 from retrieval.crosslingual import load_dictionary
 from retrieval.embed import Embedder
@@ -27,14 +29,23 @@ from retrieval.store import IndexNotFoundError
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
 COMMANDS = [
     BotCommand("ask", "提问：/ask 问题"),
     BotCommand("latest", "最新几期"),
     BotCommand("issues", "已收录的各期"),
     BotCommand("help", "使用说明 / how to ask"),
+    BotCommand("subscribe", "订阅新一期通知"),
+    BotCommand("unsubscribe", "取消订阅"),
     BotCommand("stats", "统计（管理员）"),
     BotCommand("reindex", "更新索引（管理员）"),
+    BotCommand("show", "查看一期的文章（管理员）：/show 期次"),
+    BotCommand("remove", "删除一期（管理员）：/remove 期次"),
 ]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Retrieval threads: two cores are kept busy with a couple of queries waiting on SQLite;
@@ -45,6 +56,7 @@ RETRIEVAL_THREADS = 4
 CONCURRENT_UPDATES = 64
 # Retries of a failed start (getMe, deleteWebhook/setWebhook) before giving up.
 BOOTSTRAP_RETRIES = 5
+_WATCHER = "new-issue watcher"
 
 
 class ResilientRateLimiter(AIORateLimiter):
@@ -107,6 +119,21 @@ async def _post_init(application: Application) -> None:
         # Only the clients' command menu depends on it.
         log.warning("setMyCommands failed: %s", exc)
     log.info("serving as @%s", application.bot.username)
+    # An asyncio task rather than PTB's JobQueue: that needs the job-queue extra
+    # (APScheduler), a dependency for one periodic call.
+    svc = application.bot_data[handlers.SERVICES]
+    application.bot_data[_WATCHER] = asyncio.create_task(
+        handlers.watch_new_issues(application.bot, svc),
+        name=_WATCHER,
+    )
+
+
+async def _post_stop(application: Application) -> None:
+    watcher = application.bot_data.pop(_WATCHER, None)
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 async def _post_shutdown(application: Application) -> None:
@@ -135,10 +162,15 @@ def build_application(settings: Settings, token: str, library: Library) -> Appli
             )
         )
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     if settings.telegram_api_base_url:
-        builder = builder.base_url(settings.telegram_api_base_url)
+        base_url = settings.telegram_api_base_url
+        builder = builder.base_url(base_url)
+        # Files are downloaded from the same server: …/bot<token>/… → …/file/bot<token>/…
+        if base_url.rstrip("/").endswith("/bot"):
+            builder = builder.base_file_url(base_url.rstrip("/").removesuffix("bot") + "file/bot")
     application = builder.build()
     application.bot_data[handlers.SERVICES] = handlers.Services(
         library=library,
@@ -146,6 +178,8 @@ def build_application(settings: Settings, token: str, library: Library) -> Appli
         executor=ThreadPoolExecutor(RETRIEVAL_THREADS, thread_name_prefix="retrieval"),
         hits_per_answer=settings.answer_hits,
         answer_margin=settings.answer_margin,
+        subscriptions=Subscriptions(settings.subscriptions_path()),
+        notice_interval=settings.notice_interval,
     )
     handlers.register(application)
     return application

@@ -14,19 +14,24 @@ others wait behind "更多".
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrieval.answer import Confidence, Hit
+from retrieval.parse.files import ISSUE_SUFFIXES
 from retrieval.render import (
     FOLD,
     HTML,
     NOT_FOUND,
+    QUOTE,
     STRONG,
     UNCERTAIN,
+    UNTITLED,
     WRITTEN,
     Run,
     chunk_source_parts,
@@ -34,15 +39,22 @@ from retrieval.render import (
     nearest_hint,
     passage_runs,
     render,
+    source_line,
 )
-from retrieval.store import ChunkRecord, IssueSummary
+from retrieval.store import ArticleSummary, ChunkRecord, IssueSummary
 
 if TYPE_CHECKING:
-    from bot.library import IndexStats
+    from bot.library import Headline, IndexStats
     from retrieval.grounded import GroundedAnswer
     from retrieval.ingest import IngestReport
 
 MESSAGE_LIMIT = 4096
+# Inline results: the headline as title and the quote as description are all a chat's
+# result list shows of them (a line or two); longer ones are cut with "…".
+INLINE_TITLE = 64
+INLINE_DESCRIPTION = 200
+# Headlines a new-issue notice lists (each with a "原文" button): a notice is a glance.
+NOTICE_HEADLINES = 10
 # What a reader takes in at a glance (about a phone screen of Chinese text): the first page
 # of an answer shows at most this many characters outside its folds, unless its best
 # passage alone needs more.
@@ -57,7 +69,8 @@ HELP = (
     "• 群聊：@我 提问、回复我的消息，或发送 /ask 问题\n"
     "• 每个结果先给出回答问题的原句和出处，点开下面折叠的段落可看上下文\n"
     "• 回答下方的「更多」显示后面的结果，「原文」发送整篇文章\n"
-    "• /latest 最新几期　/issues 已收录的各期\n\n"
+    "• /latest 最新几期　/issues 已收录的各期\n"
+    "• /subscribe 订阅新一期通知；在任何聊天中输入 @我 加问题，可直接引用原文\n\n"
     "<i>Ask a question about the bulletins (Chinese or English); "
     "I reply with quoted passages and their sources.</i>"
 )
@@ -76,6 +89,20 @@ REINDEX_BUSY = "索引正在更新中，请稍候。"
 REINDEX_LOCKED = "另一个进程正在写入索引，请稍后再试。"
 REINDEX_STARTED = "正在从公报文件夹更新索引……"
 UNKNOWN_COMMAND = "没有这个命令。直接发送问题即可，/help 查看用法。"
+UPLOAD_TYPES = "、".join(sorted(ISSUE_SUFFIXES))
+UPLOAD_UNSUPPORTED = f"不支持这种文件。请发送一期公报：{UPLOAD_TYPES}（多版面图片可一起发送）。"
+UPLOAD_TOO_BIG = (
+    "文件超过 20 MB，机器人无法下载。请压缩或分版面发送，或放入公报文件夹后运行 /reindex。"
+)
+UPLOAD_STARTED = "已收到，正在建立索引……"
+SHOW_USAGE = "请在 /show 后面写上期次，例如：/show 2024-05-20（/issues 列出各期）。"
+REMOVE_USAGE = "请在 /remove 后面写上期次，例如：/remove 2024-05-20（/issues 列出各期）。"
+REMOVE_BUTTON = "确认删除"
+REMOVE_CANCELLED = "已取消。"
+SUBSCRIBED = "已订阅：每有新的一期收录，我会在这里通知。/unsubscribe 取消。"
+UNSUBSCRIBED = "已取消订阅。"
+NOT_SUBSCRIBED = "这里没有订阅。"
+GROUP_ADMINS_ONLY = "抱歉，只有群管理员可以为本群订阅或取消订阅。"
 
 # Preferred places to split a text that does not fit, best first: paragraph, line,
 # sentence end (with its closing quotes), clause, space.
@@ -403,3 +430,122 @@ def stats_messages(
         f"出错 {errors} 次",
     ]
     return pack([[Run("统计", (STRONG,))], *([Run(line)] for line in lines)], separator="\n")
+
+
+def _date(date: dt.date | None) -> str:
+    return date.isoformat() if date else "日期不详"
+
+
+def upload_messages(report: IngestReport, issues: Sequence[IssueSummary]) -> list[str]:
+    """What became of files an admin sent: each issue indexed, unchanged or failed.
+
+    Args:
+        report: The ingest's report.
+        issues: The indexed issues (for their dates and titles), by id.
+    """
+    by_key = {issue.issue: issue for issue in issues}
+    blocks: list[list[Run]] = []
+    for item in report.issues:
+        summary = by_key.get(item.issue)
+        verb = "已更新" if item.issue in report.replaced else "已收录"
+        title = summary.title if summary and summary.title else item.issue
+        blocks.append(
+            [
+                Run(f"{verb}："),
+                Run(title, (STRONG,)),
+                Run(
+                    f"\n期次 {item.issue} · {_date(summary.date if summary else None)} · "
+                    f"{item.articles} 篇文章 · {item.chunks} 段文本"
+                ),
+                *(Run(f"\n注意：{warning}") for warning in item.warnings),
+            ]
+        )
+    blocks.extend([[Run("未变（已在索引中）："), Run(key, (STRONG,))] for key in report.unchanged])
+    blocks.extend(
+        [Run("无法读取 "), Run(Path(name).name, (STRONG,)), Run(f"：{reason}")]
+        for name, reason in report.failed
+    )
+    blocks.append([Run(f"用时 {report.seconds:.1f} 秒。")])
+    return pack(blocks, separator="\n\n")
+
+
+def show_messages(issue: IssueSummary, articles: Sequence[ArticleSummary]) -> list[str]:
+    """``/show``: an issue and its articles as indexed, as ``bulletin-qa show`` lists them."""
+    head = [
+        Run(issue.title or issue.issue, (STRONG,)),
+        Run(
+            f"\n期次 {issue.issue} · {_date(issue.date)}\n来源 {issue.source}\n"
+            f"{len(articles)} 篇文章，{issue.chunks} 段文本"
+        ),
+    ]
+    lines = []
+    for a in articles:
+        parts = [f"《{a.headline}》" if a.headline else UNTITLED]
+        if a.section:
+            parts.append(a.section)
+        if a.page is not None:
+            parts.append(f"第{a.page}版")
+        if a.author:
+            parts.append(a.author)
+        lines.append([Run(f"{a.index}. {' · '.join(parts)}（{a.chars}字）")])
+    return pack([head, *lines], separator="\n")
+
+
+def not_indexed(issue: str) -> str:
+    """``/show`` or ``/remove`` of an issue the index does not hold."""
+    return render(
+        [Run("索引中没有这一期："), Run(issue, (STRONG,)), Run("（/issues 列出各期）")], HTML
+    )
+
+
+def remove_question(issue: IssueSummary) -> str:
+    """``/remove``: what is about to be removed, before the admin confirms."""
+    return render(
+        [
+            Run("确定从索引中删除这一期吗？\n"),
+            Run(issue.title or issue.issue, (STRONG,)),
+            Run(f"\n期次 {issue.issue} · {_date(issue.date)} · {issue.articles} 篇文章"),
+        ],
+        HTML,
+    )
+
+
+def removed(issue: str) -> str:
+    """An issue was removed from the index."""
+    return render([Run("已从索引中删除："), Run(issue, (STRONG,))], HTML)
+
+
+def _cut_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def inline_title(hit: Hit) -> str:
+    """An inline result's title: the passage's headline."""
+    return _cut_line(hit.chunk.headline or UNTITLED, INLINE_TITLE)
+
+
+def inline_description(hit: Hit) -> str:
+    """An inline result's description: its quote."""
+    return _cut_line(hit.quote, INLINE_DESCRIPTION)
+
+
+def inline_message(hit: Hit) -> str:
+    """The message an inline result sends: the quote in bold and its source line."""
+    runs = [Run(hit.quote, (QUOTE,)), Run(f"\n—— {source_line(hit)}")]
+    return render(split_runs(runs)[0], HTML)
+
+
+def notice_messages(issue: IssueSummary, headlines: Sequence[Headline]) -> list[str]:
+    """A new issue's notice: date and title, then its first headlines, numbered."""
+    head = [
+        Run("新的一期：", (STRONG,)),
+        Run(f"{_date(issue.date)} · {issue.title or issue.issue}"),
+    ]
+    lines = [
+        [Run(f"{n}. {h.headline or UNTITLED}")]
+        for n, h in enumerate(headlines[:NOTICE_HEADLINES], 1)
+    ]
+    if len(headlines) > NOTICE_HEADLINES:
+        lines.append([Run(f"……共 {len(headlines)} 篇")])
+    return pack([head, *lines], separator="\n")

@@ -4,8 +4,10 @@ Handlers are small coroutines; everything that blocks (the model, SQLite, FAISS,
 runs in the bot's thread pool, so that one question never holds up the others.
 
 Callback data (at most 64 bytes): ``more:<key>:<offset>`` for "更多", where ``<key>`` finds
-the question in a small LRU cache, and ``full:<chunk id>`` for "原文", which needs no state
-and so keeps working after a restart.
+the question in a small LRU cache, ``full:<chunk id>`` for "原文", which needs no state
+and so keeps working after a restart (new-issue notices carry it too), and
+``remove:<key>`` for the confirmation of ``/remove``, the issue id under ``<key>`` in the
+same cache (an id may be longer than a button's data).
 """
 
 from __future__ import annotations
@@ -25,31 +27,39 @@ from typing import TypeVar
 
 from telegram import (
     Bot,
+    ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
     Message,
     MessageEntity,
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatAction, ChatType
+from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot import format as fmt
+from bot import uploads
 from bot.access import AccessPolicy
 from bot.library import Library
+from bot.notices import NOTICES_PER_LOOK, Subscriptions, notify
 from retrieval.answer import Hit, QuestionError, validate_question
-from retrieval.config import ANSWER_MARGIN
+from retrieval.config import ANSWER_MARGIN, NOTICE_INTERVAL
+from retrieval.ingest import IngestReport
 from retrieval.render import MAX_UNCERTAIN
-from retrieval.store import IndexBusyError, IndexNotFoundError
+from retrieval.store import IndexBusyError, IndexNotFoundError, IssueSummary
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +73,18 @@ LATEST_ISSUES = 5
 # Telegram shows "typing…" for 5 seconds after each sendChatAction.
 TYPING_REFRESH = 4.0
 BUTTONS_PER_ROW = 5
+# Seconds to wait after an uploaded file for the next one of the same album (Telegram
+# delivers an album's files as separate messages within a second or two). Pages sent
+# later still make one issue: ingest groups them with the pages already saved.
+ALBUM_WAIT = 3.0
+# Inline results: a few passages, as the result list shows a few lines; Telegram caches
+# each question's results for a short while, so a reader typing does not re-run it.
+INLINE_RESULTS = 5
+INLINE_CACHE_SECONDS = 60
 
 _MORE = "more"
 _FULL = "full"
+_REMOVE = "remove"
 # A command as Telegram delimits it: /name or /name@botname (ASCII letters, digits, _).
 _COMMAND = re.compile(r"^/\w+(?:@\w+)?\s*", re.ASCII)
 
@@ -119,9 +138,19 @@ class Services:
     executor: ThreadPoolExecutor
     hits_per_answer: int = 3
     answer_margin: float = ANSWER_MARGIN
+    subscriptions: Subscriptions | None = None
+    album_wait: float = ALBUM_WAIT
+    notice_interval: float = NOTICE_INTERVAL
     questions: QuestionCache = field(default_factory=QuestionCache)
     counters: Counters = field(default_factory=Counters)
     reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Files of an album being received, by chat: the last file's handler ingests them.
+    albums: dict[int, list[uploads.Saved]] = field(default_factory=dict)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking call in the thread pool; wait for it without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -131,8 +160,7 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
 
 async def in_thread(context: ContextTypes.DEFAULT_TYPE, fn: Callable[..., T], *args: object) -> T:
     """Run a blocking call in the bot's thread pool and wait for it without blocking the loop."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(services(context).executor, functools.partial(fn, *args))
+    return await services(context).run(fn, *args)
 
 
 def _thread_id(update: Update) -> int | None:
@@ -431,20 +459,285 @@ async def reindex_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if svc.reindexing.locked():
         await send(update, context, [fmt.REINDEX_BUSY])
         return
-    async with svc.reindexing:
-        folder = svc.library.bulletins_dir
-        if not folder.is_dir():
-            await send(update, context, [fmt.no_bulletins(str(folder))])
-            return
-        await send(update, context, [fmt.REINDEX_STARTED])
+    folder = svc.library.bulletins_dir
+    if not folder.is_dir():
+        await send(update, context, [fmt.no_bulletins(str(folder))])
+        return
+    await send(update, context, [fmt.REINDEX_STARTED])
+    report = await _ingest(update, context, svc.library.reindex)
+    if report is None:
+        return
+    log.info("reindex: %d added, %d replaced", len(report.added), len(report.replaced))
+    await send(update, context, fmt.reindex_messages(report))
+
+
+async def _ingest(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, job: Callable[[], IngestReport]
+) -> IngestReport | None:
+    """Run an ingest in the thread pool, one at a time; None when another process writes.
+
+    The bot's own ingests (``/reindex``, uploads) wait for one another; another process
+    holding the index is reported to the admin.
+    """
+    async with services(context).reindexing:
         try:
             async with typing(update, context):
-                report = await in_thread(context, svc.library.reindex)
+                return await in_thread(context, job)
+        except IndexBusyError:
+            await send(update, context, [fmt.REINDEX_LOCKED])
+            return None
+
+
+async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file in a private chat (admins): an issue to save into the bulletins folder and index.
+
+    The file is checked (type, Telegram's 20 MB download limit) before it is downloaded;
+    nobody else's file is downloaded at all. The files of an album are indexed together
+    once the last one has arrived.
+    """
+    if not (await admitted(update, context) and await admin(update, context)):
+        return
+    svc = services(context)
+    document = update.effective_message.document
+    if not uploads.accepted(document.file_name):
+        await send(update, context, [fmt.UPLOAD_UNSUPPORTED])
+        return
+    if (document.file_size or 0) > uploads.DOWNLOAD_LIMIT:
+        await send(update, context, [fmt.UPLOAD_TOO_BIG])
+        return
+    file = await document.get_file()
+    data = bytes(await file.download_as_bytearray())
+    saved = await in_thread(
+        context, uploads.save, svc.library.bulletins_dir, document.file_name, data
+    )
+    log.info("saved upload %s (%d bytes)", saved.path.name, len(data))
+    chat_id = update.effective_chat.id
+    album = svc.albums.setdefault(chat_id, [])
+    album.append(saved)
+    await asyncio.sleep(svc.album_wait)
+    if svc.albums.get(chat_id) is not album or album[-1] is not saved:
+        return  # a later file of the album ingests them all
+    del svc.albums[chat_id]
+    await send(update, context, [fmt.UPLOAD_STARTED])
+    paths = [item.path for item in album]
+    report = await _ingest(update, context, lambda: svc.library.ingest_uploads(paths))
+    if report is None:
+        return
+    issues: list[IssueSummary] = []
+    with contextlib.suppress(IndexNotFoundError):  # nothing could be indexed
+        issues = await in_thread(context, svc.library.issues)
+    await send(update, context, fmt.upload_messages(report, issues))
+
+
+def _command_argument(update: Update) -> str:
+    return _COMMAND.sub("", update.effective_message.text or "", count=1).strip()
+
+
+async def show_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/show ISSUE`` (admins): the issue's articles as indexed, as ``bulletin-qa show``."""
+    if not (await admitted(update, context) and await admin(update, context)):
+        return
+    key = _command_argument(update)
+    if not key:
+        await send(update, context, [fmt.SHOW_USAGE])
+        return
+    library = services(context).library
+    try:
+        summary = await in_thread(context, library.issue, key)
+    except IndexNotFoundError:
+        await send(update, context, [fmt.NO_INDEX])
+        return
+    if summary is None:
+        await send(update, context, [fmt.not_indexed(key)])
+        return
+    articles = await in_thread(context, library.articles, key)
+    await send(update, context, fmt.show_messages(summary, articles))
+
+
+async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/remove ISSUE`` (admins): asks for confirmation with a button first."""
+    if not (await admitted(update, context) and await admin(update, context)):
+        return
+    key = _command_argument(update)
+    if not key:
+        await send(update, context, [fmt.REMOVE_USAGE])
+        return
+    svc = services(context)
+    try:
+        summary = await in_thread(context, svc.library.issue, key)
+    except IndexNotFoundError:
+        await send(update, context, [fmt.NO_INDEX])
+        return
+    if summary is None:
+        await send(update, context, [fmt.not_indexed(key)])
+        return
+    button = InlineKeyboardButton(
+        fmt.REMOVE_BUTTON, callback_data=f"{_REMOVE}:{svc.questions.put(key)}"
+    )
+    await send(update, context, [fmt.remove_question(summary)], InlineKeyboardMarkup([[button]]))
+
+
+async def remove_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The confirmation of ``/remove``: removes the issue, once, for an admin only."""
+    query = update.callback_query
+    if not (await admitted(update, context)):
+        return
+    svc = services(context)
+    if not svc.access.is_admin(query.from_user.id):
+        await query.answer(fmt.ADMINS_ONLY, show_alert=True)
+        return
+    key = svc.questions.get(query.data.split(":", 1)[1])
+    if key is None:
+        await query.answer(fmt.EXPIRED, show_alert=True)
+        return
+    await query.answer()
+    # The button is spent whatever happens next: a second tap must not remove again.
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(None)
+    async with svc.reindexing:
+        try:
+            found = await in_thread(context, svc.library.remove, key)
         except IndexBusyError:
             await send(update, context, [fmt.REINDEX_LOCKED])
             return
-    log.info("reindex: %d added, %d replaced", len(report.added), len(report.replaced))
-    await send(update, context, fmt.reindex_messages(report))
+    log.info("removed issue %s: %s", key, found)
+    await send(update, context, [fmt.removed(key) if found else fmt.not_indexed(key)])
+
+
+async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``@bot 问题`` in any chat: the best passages, each sendable as quote and source."""
+    query = update.inline_query
+    svc = services(context)
+    results: list[InlineQueryResultArticle] = []
+    allowed = svc.access.may_ask(query.from_user.id, None)
+    if allowed and query.query.strip():
+        try:
+            answer = await in_thread(
+                context, svc.library.passages, validate_question(query.query), INLINE_RESULTS
+            )
+        except (QuestionError, IndexNotFoundError):
+            answer = None
+        hits = {"found": answer.hits, "uncertain": answer.hits[:MAX_UNCERTAIN]}.get(
+            answer.confidence if answer else "", []
+        )
+        results = [
+            InlineQueryResultArticle(
+                id=str(hit.chunk.chunk_id),
+                title=fmt.inline_title(hit),
+                description=fmt.inline_description(hit),
+                input_message_content=InputTextMessageContent(
+                    fmt.inline_message(hit), parse_mode=ParseMode.HTML
+                ),
+            )
+            for hit in hits
+        ]
+    # Results depend on who asks only when there is an allowlist.
+    await query.answer(
+        results,
+        cache_time=INLINE_CACHE_SECONDS,
+        is_personal=bool(svc.access.allowed_users or svc.access.allowed_chats),
+    )
+
+
+async def _may_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Anyone admitted, in a private chat; a group's administrators, in a group."""
+    if not await admitted(update, context):
+        return False
+    if not _in_group(update):
+        return True
+    member = await context.bot.get_chat_member(update.effective_chat.id, update.effective_user.id)
+    if member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+        return True
+    await send(update, context, [fmt.GROUP_ADMINS_ONLY], quote=True)
+    return False
+
+
+async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/subscribe``: this chat gets a notice of each new issue."""
+    subscriptions = services(context).subscriptions
+    if subscriptions is None or not await _may_subscribe(update, context):
+        return
+    await in_thread(context, subscriptions.add, update.effective_chat.id)
+    await send(update, context, [fmt.SUBSCRIBED])
+
+
+async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/unsubscribe``: no more notices in this chat."""
+    subscriptions = services(context).subscriptions
+    if subscriptions is None or not await _may_subscribe(update, context):
+        return
+    removed = await in_thread(context, subscriptions.remove, update.effective_chat.id)
+    await send(update, context, [fmt.UNSUBSCRIBED if removed else fmt.NOT_SUBSCRIBED])
+
+
+async def member_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The bot was blocked, kicked or left a chat: that chat's subscription goes."""
+    subscriptions = services(context).subscriptions
+    change = update.my_chat_member
+    if subscriptions is None or change.new_chat_member.status not in (
+        ChatMember.BANNED,
+        ChatMember.LEFT,
+    ):
+        return
+    if await in_thread(context, subscriptions.remove, change.chat.id):
+        log.info("chat %s removed the bot: unsubscribed", change.chat.id)
+
+
+async def announce_new_issues(bot: Bot, svc: Services) -> int:
+    """Announce the issues indexed since the last look to every subscribed chat.
+
+    Each issue is claimed in the shared subscriptions file before it is announced, so
+    that it is announced once however many replicas look. Chats that are gone are
+    unsubscribed.
+
+    Returns:
+        The number of notices sent.
+    """
+    if svc.subscriptions is None:
+        return 0
+    try:
+        issues = await svc.run(svc.library.issues)
+    except IndexNotFoundError:
+        return 0
+    claimed = set(await svc.run(svc.subscriptions.claim, [i.issue for i in issues]))
+    # Newest first: a bulk ingest announces its newest few.
+    fresh = [issue for issue in issues if issue.issue in claimed][:NOTICES_PER_LOOK]
+    if not fresh:
+        return 0
+    chats = await svc.run(svc.subscriptions.chats)
+    sent = 0
+    for issue in fresh:
+        headlines = await svc.run(svc.library.headlines, issue.issue)
+        shown = headlines[: fmt.NOTICE_HEADLINES]
+        buttons = [
+            InlineKeyboardButton(f"原文 {n}", callback_data=f"{_FULL}:{h.chunk_id}")
+            for n, h in enumerate(shown, 1)
+        ]
+        keyboard = InlineKeyboardMarkup(
+            [buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)]
+        )
+        texts = fmt.notice_messages(issue, headlines)
+        outcomes = await asyncio.gather(*(notify(bot, chat, texts, keyboard) for chat in chats))
+        for chat, outcome in zip(chats, outcomes, strict=True):
+            if outcome is None:
+                await svc.run(svc.subscriptions.remove, chat)
+        chats = [chat for chat, outcome in zip(chats, outcomes, strict=True) if outcome is not None]
+        delivered = sum(outcome is True for outcome in outcomes)
+        log.info("announced issue %s to %d chats", issue.issue, delivered)
+        sent += delivered
+    return sent
+
+
+async def watch_new_issues(bot: Bot, svc: Services) -> None:
+    """Look for new issues every ``svc.notice_interval`` seconds and announce them, until
+    cancelled."""
+    while True:
+        try:
+            await announce_new_issues(bot, svc)
+        except Exception:
+            # The next look tries again: a failed look must not end the watching.
+            log.exception("announcing new issues failed")
+        await asyncio.sleep(svc.notice_interval)
 
 
 def _without_more(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
@@ -516,11 +809,19 @@ def register(application: Application) -> None:
             CommandHandler("issues", issues_command, filters=new),
             CommandHandler("stats", stats_command, filters=new),
             CommandHandler("reindex", reindex_command, filters=new),
+            CommandHandler("show", show_command, filters=new),
+            CommandHandler("remove", remove_command, filters=new),
+            CommandHandler("subscribe", subscribe_command, filters=new),
+            CommandHandler("unsubscribe", unsubscribe_command, filters=new),
+            MessageHandler(new & filters.Document.ALL & filters.ChatType.PRIVATE, document_message),
             MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command),
             MessageHandler(text & filters.ChatType.PRIVATE, private_message),
             MessageHandler(text & filters.ChatType.GROUPS, group_message),
             CallbackQueryHandler(more_button, pattern=rf"^{_MORE}:[\w-]+:\d+$"),
             CallbackQueryHandler(full_text_button, pattern=rf"^{_FULL}:\d+$"),
+            CallbackQueryHandler(remove_button, pattern=rf"^{_REMOVE}:[\w-]+$"),
+            InlineQueryHandler(inline_query),
+            ChatMemberHandler(member_update, ChatMemberHandler.MY_CHAT_MEMBER),
         ]
     )
     application.add_error_handler(on_error)

@@ -7,15 +7,23 @@ read SQLite and FAISS, or ingest files.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.answer import Answer, answer_question, with_written_answer
 from retrieval.config import LLMSettings
 from retrieval.embed import Embedder
-from retrieval.ingest import IngestReport, ingest
+from retrieval.ingest import IngestReport, find_files, ingest
+from retrieval.parse import group_issue_files
 from retrieval.search import Searcher
-from retrieval.store import ChunkRecord, IndexReader, IssueSummary
+from retrieval.store import (
+    ArticleSummary,
+    ChunkRecord,
+    IndexReader,
+    IssueSummary,
+    remove_issues,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,14 @@ class IndexStats:
     issues: int
     chunks: int
     generation: int
+
+
+@dataclass(frozen=True)
+class Headline:
+    """An article of a new issue, for its notice: headline and first chunk (for "原文")."""
+
+    headline: str
+    chunk_id: int
 
 
 class Library:
@@ -88,6 +104,17 @@ class Library:
         """
         return with_written_answer(answer_question(self.open(), question, k), self.llm)
 
+    def passages(self, question: str, k: int) -> Answer:
+        """The ``k`` best passages for ``question``, without the LLM's written answer.
+
+        For inline queries, which arrive as the reader types: no time for the LLM.
+
+        Raises:
+            retrieval.answer.QuestionError: The question is empty or too long.
+            retrieval.store.IndexNotFoundError: There is no index yet.
+        """
+        return answer_question(self.open(), question, k)
+
     def issues(self) -> list[IssueSummary]:
         """The indexed issues, newest first."""
         return self._fresh_reader().issues()
@@ -110,3 +137,50 @@ class Library:
         return ingest(
             [self.bulletins_dir], self.index_dir, self.embedder, batch_size=self.batch_size
         )
+
+    def ingest_uploads(self, paths: Sequence[Path]) -> IngestReport:
+        """Ingest files just saved into the bulletins folder, with their issues' other pages.
+
+        A page file makes an issue with the pages of the same issue already in the folder
+        (sent earlier, or in another album): ingesting it alone would replace the issue
+        with that one page.
+
+        Raises:
+            retrieval.store.IndexBusyError: Another process is writing to the index.
+        """
+        wanted = {path.resolve() for path in paths}
+        groups = [
+            group
+            for group in group_issue_files(find_files([self.bulletins_dir]))
+            if any(path.resolve() in wanted for path in group)
+        ]
+        files = [path for group in groups for path in group] or list(paths)
+        return ingest(files, self.index_dir, self.embedder, batch_size=self.batch_size)
+
+    def issue(self, issue_key: str) -> IssueSummary | None:
+        """The indexed issue ``issue_key``, or None."""
+        return self._fresh_reader().issue(issue_key)
+
+    def articles(self, issue_key: str) -> list[ArticleSummary]:
+        """The articles of ``issue_key`` as ``bulletin-qa show`` lists them."""
+        return self._fresh_reader().articles(issue_key)
+
+    def headlines(self, issue_key: str) -> list[Headline]:
+        """The articles of ``issue_key`` in reading order, each with its first chunk."""
+        reader = self._fresh_reader()
+        chunks = reader.chunks([int(i) for i in reader.chunk_ids(issue=issue_key)]).values()
+        first: dict[int, ChunkRecord] = {}
+        for chunk in sorted(chunks, key=lambda c: (c.article_id, c.seq)):
+            first.setdefault(chunk.article_id, chunk)
+        return [Headline(c.headline, c.chunk_id) for c in first.values()]
+
+    def remove(self, issue_key: str) -> bool:
+        """Remove an issue from the index, as ``bulletin-qa remove`` does.
+
+        Returns:
+            False when the issue was not indexed.
+
+        Raises:
+            retrieval.store.IndexBusyError: Another process is writing to the index.
+        """
+        return not remove_issues(self.index_dir, [issue_key])

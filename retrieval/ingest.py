@@ -253,7 +253,12 @@ def ingest(
     """
     report = _Run()
     with open_writer(
-        index_dir, embedder.model_id, embedder.dim, tokenizer=tokenizer, wait=wait
+        index_dir,
+        embedder.model_id,
+        embedder.dim,
+        tokenizer=tokenizer,
+        wait=wait,
+        embedder=embedder.name,
     ) as writer:
         prepared: list[_Prepared] = []
         seen: dict[str, Path] = {}
@@ -312,7 +317,9 @@ def rebuild(
         What was rebuilt (as ``replaced``) and what failed.
     """
     report = _Run()
-    with open_writer(index_dir, embedder.model_id, embedder.dim, wait=wait) as writer:
+    with open_writer(
+        index_dir, embedder.model_id, embedder.dim, wait=wait, embedder=embedder.name
+    ) as writer:
         prepared: list[_Prepared] = []
         for issue_key, source, files in writer.stored_sources():
             if not files:

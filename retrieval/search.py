@@ -20,7 +20,7 @@ import numpy as np
 from retrieval.crosslingual import Transliterations, translate
 from retrieval.filters import Filters
 from retrieval.lexical import LexicalScores
-from retrieval.store import ChunkRecord, IndexReader
+from retrieval.store import ChunkRecord, IndexReader, note_embedder
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
@@ -89,6 +89,7 @@ class Searcher:
         self.fusion = fusion
         self.reader = IndexReader(index_dir)
         self.reader.check_model(embedder.model_id)
+        note_embedder(index_dir, self.reader.embedder, embedder.name)
         self._names: tuple[int, Transliterations] | None = None
         self._names_lock = threading.Lock()
 

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ SCHEMA_VERSION = 2
 # a server answers concurrent questions from its own thread pool instead.
 faiss.omp_set_num_threads(1)
 _GEN_PREFIX = "gen-"
+# Indexes that record no embedder predate the choice: sentence-transformers built them.
+_OLDEST_EMBEDDER = "torch"
+# Indexes already said to be used with another embedder's precision: said once a process.
+_noted: set[tuple[str, str, str]] = set()
+_noted_lock = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -374,6 +380,11 @@ class IndexReader:
         return self.manifest["model_id"]
 
     @property
+    def embedder(self) -> str:
+        """The embedder that built this index (see :data:`retrieval.config.EMBEDDERS`)."""
+        return self.manifest.get("embedder", _OLDEST_EMBEDDER)
+
+    @property
     def size(self) -> int:
         """Number of vectors in the live generation."""
         return self._index.ntotal
@@ -609,12 +620,17 @@ class IndexWriter:
         dim: int,
         tokenizer: Tokenizer = DEFAULT_TOKENIZER,
         approx_threshold: int = APPROX_THRESHOLD,
+        embedder: str | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.approx_threshold = approx_threshold
         self.model_id = model_id
         self.dim = dim
         self.tokenizer = tokenizer
+        # The embedder that adds vectors now: None for writers that only remove or rebuild.
+        self._adding_with = embedder
+        # The embedder that built the index: this one for a new index, else from its meta.
+        self.embedder = embedder or _OLDEST_EMBEDDER
         self._conn = _connect(index_dir / "store.sqlite")
         self._conn.executescript(_SCHEMA)
         if not _has_sentences(self._conn):  # a store written before sentence vectors
@@ -638,6 +654,7 @@ class IndexWriter:
                         ("dim", str(self.dim)),
                         ("tokenizer", self.tokenizer),
                         ("schema_version", str(SCHEMA_VERSION)),
+                        ("embedder", self.embedder),
                     ],
                 )
             return
@@ -653,6 +670,10 @@ class IndexWriter:
                 f"the index in {self.index_dir} was built with model {meta['model_id']!r}, "
                 f"not {self.model_id!r}: use the same model, or another index folder"
             )
+        built_with = meta.get("embedder", _OLDEST_EMBEDDER)
+        if self._adding_with:
+            note_embedder(self.index_dir, built_with, self._adding_with)
+        self.embedder = built_with
 
     def _recover(self) -> None:
         """Undo what a writer that died before publishing left behind."""
@@ -913,6 +934,7 @@ class IndexWriter:
             "model_id": self.model_id,
             "dim": self.dim,
             "tokenizer": self.tokenizer,
+            "embedder": self.embedder,
             "chunks": int(index.ntotal),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
@@ -949,6 +971,36 @@ class IndexWriter:
         self._conn.close()
 
 
+def note_embedder(index_dir: Path, built_with: str, in_use: str) -> None:
+    """Say once on standard error that an index is used with another precision.
+
+    Vectors from the int8 embedder and from the float32 ones (ONNX or torch) agree to
+    a cosine of about 0.99, so the index still works, with slightly different scores.
+
+    Args:
+        index_dir: The index folder.
+        built_with: The embedder recorded in the index.
+        in_use: The embedder computing vectors now.
+    """
+    if _precision(built_with) == _precision(in_use):
+        return
+    key = (str(index_dir), built_with, in_use)
+    with _noted_lock:
+        if key in _noted:
+            return
+        _noted.add(key)
+    print(
+        f"note: the index in {index_dir} was built with the {built_with} embedder and is "
+        f"used with {in_use}: it works, but scores differ slightly; "
+        f"BULLETIN_QA_EMBEDDER={built_with} matches it",
+        file=sys.stderr,
+    )
+
+
+def _precision(embedder: str) -> str:
+    return "int8" if embedder.endswith("int8") else "float32"
+
+
 @contextmanager
 def open_writer(
     index_dir: Path,
@@ -958,6 +1010,7 @@ def open_writer(
     tokenizer: Tokenizer = DEFAULT_TOKENIZER,
     wait: float = 0,
     approx_threshold: int = APPROX_THRESHOLD,
+    embedder: str | None = None,
 ) -> Iterator[IndexWriter]:
     """Take the index's writer lock and yield its :class:`IndexWriter`.
 
@@ -971,6 +1024,9 @@ def open_writer(
         tokenizer: Lexical tokenizer for a new index (an existing one keeps its own).
         wait: Seconds to wait for another writer to finish.
         approx_threshold: Vector count from which the FAISS index is approximate (IVF).
+        embedder: The embedder that computes the vectors to add (recorded in a new
+            index; a note on standard error when it differs in precision from the one
+            that built the index); None when no vectors are computed.
 
     Raises:
         IndexBusyError: When another process holds the lock.
@@ -986,13 +1042,37 @@ def open_writer(
             f"another ingest is running on {index_dir}; try again when it has finished"
         ) from None
     try:
-        writer = IndexWriter(index_dir, model_id, dim, tokenizer, approx_threshold)
+        writer = IndexWriter(index_dir, model_id, dim, tokenizer, approx_threshold, embedder)
         try:
             yield writer
         finally:
             writer.close()
     finally:
         lock.release()
+
+
+def remove_issues(index_dir: Path, issues: Sequence[str], *, wait: float = 0) -> list[str]:
+    """Remove ``issues`` and their vectors from the index; publish a new generation.
+
+    Args:
+        index_dir: The index folder.
+        issues: Issue ids, as ``bulletin-qa list`` shows them.
+        wait: Seconds to wait for another writer to finish.
+
+    Returns:
+        The ids that were not in the index.
+
+    Raises:
+        IndexNotFoundError: There is no index.
+        IndexBusyError: Another process holds the index.
+    """
+    reader = IndexReader(index_dir)
+    model_id, dim = reader.model_id, int(reader.manifest["dim"])
+    reader.close()
+    with open_writer(index_dir, model_id, dim, wait=wait) as writer:
+        unknown = [issue for issue in issues if not writer.remove_issue(issue)]
+        writer.publish()
+    return unknown
 
 
 def check_index(index_dir: Path) -> list[str]:

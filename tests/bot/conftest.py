@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_application, serve
+from bot.handlers import SERVICES
 from bot.library import Library
 from retrieval.config import ANSWER_MARGIN, Settings
 from retrieval.embed import Embedder
@@ -27,6 +28,9 @@ SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
 # Shaped like a real token, so that a leak would be recognisable.
 TOKEN = "4839574812:AAHk3rT5-fakeTokenForTheTests_9xYz"
 ADMIN = 9001
+NOTICE_INTERVAL = 0.3
+# Seconds the bot waits for more files of an album: short, the tests send them at once.
+ALBUM_WAIT = 0.5
 ARCHIVE_ISSUE = "2024-05-20"
 LONG_HEADLINE = "县档案馆数字化工程纪实"
 _TOPICS = ["婚姻登记", "土地契约", "学校沿革", "水利工程", "集市贸易", "人口普查"]
@@ -102,6 +106,9 @@ def bot_settings(index_dir: Path, bulletins: Path, **changes: object) -> Setting
         "webhook_secret": None,
         "answer_hits": 3,
         "answer_margin": ANSWER_MARGIN,
+        # Each index its own subscriptions; new issues are looked for often.
+        "subscriptions_file": index_dir.with_name(f"{index_dir.name}-subscriptions.sqlite3"),
+        "notice_interval": NOTICE_INTERVAL,
     }
     return dataclasses.replace(Settings.from_env(), **(defaults | changes))
 
@@ -117,6 +124,7 @@ def run_bot(settings: Settings, embedder: Embedder, token: str = TOKEN) -> Itera
         settings = dataclasses.replace(settings, telegram_api_base_url=fake.base_url)
         library = Library(settings.index_dir, settings.bulletins_dir, embedder)
         application = build_application(settings, token, library)
+        application.bot_data[SERVICES].album_wait = ALBUM_WAIT
         loop = asyncio.new_event_loop()
         failure: list[BaseException] = []
 

@@ -4,8 +4,11 @@ It speaks the Bot API's HTTP protocol (``/bot<token>/<method>``, form or JSON pa
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code", "description"}``) for
 the methods the bot uses, and rejects what Telegram rejects: malformed or unsupported
 HTML, messages over 4096 characters after entity parsing, empty text, oversized callback
-data. Tests inject updates (served by ``getUpdates`` long polling), make chosen calls fail
-(429 with ``retry_after``, 502), and wait for what the bot sends.
+data. Tests inject updates (served by ``getUpdates`` long polling): messages, documents
+(served by ``getFile`` and the file download path ``/file/bot<token>/<path>``), button
+presses, inline queries, the bot being blocked; make chosen calls fail (429 with
+``retry_after``, 502); and wait for what the bot sends. A chat that blocked the bot gets
+403 Forbidden, as from Telegram.
 
 HTML is parsed into text and entities the way Telegram's own parser (TDLib's
 ``parse_html`` and ``fix_formatted_text``) does: ``<blockquote expandable>`` gives an
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 T = TypeVar("T")
 
@@ -37,6 +40,8 @@ BOT_USERNAME = "bulletin_qa_bot"
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "公报问答", "username": BOT_USERNAME}
 MESSAGE_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
+INLINE_RESULTS_LIMIT = 50
+INLINE_ID_LIMIT = 64
 
 # Tags Telegram's HTML parse mode accepts, with the attributes each may carry.
 ALLOWED_TAGS: dict[str, set[str]] = {
@@ -98,6 +103,7 @@ _JSON_FIELDS = {
     "link_preview_options",
     "entities",
     "scope",
+    "results",
 }
 _INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "message_thread_id"}
 
@@ -459,6 +465,12 @@ class FakeTelegram:
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _closed: bool = False
+    # Documents users sent, by file id; chats that blocked the bot; group administrators;
+    # the file ids the bot downloaded.
+    files: dict[str, bytes] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    group_admins: set[int] = field(default_factory=set)
+    downloads: list[str] = field(default_factory=list)
 
     # -- running -------------------------------------------------------------------------
 
@@ -503,6 +515,10 @@ class FakeTelegram:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
+        download = re.fullmatch(r"/file/bot([^/]+)/documents/(\w+)", unquote(request.path))
+        if download:
+            self._download(request, *download.groups())
+            return
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", request.path.split("?")[0])
         params = self._params(request.headers.get("Content-Type", ""), body)
         if not match:
@@ -519,6 +535,16 @@ class FakeTelegram:
         # The bot may drop a long poll it no longer needs (at shutdown).
         with contextlib.suppress(ConnectionError):
             request.wfile.write(data)
+
+    def _download(self, request: BaseHTTPRequestHandler, token: str, file_id: str) -> None:
+        data = self.files.get(file_id) if token == self.token else None
+        with self._cond:
+            self.downloads.append(file_id)
+            self._cond.notify_all()
+        request.send_response(200 if data is not None else 404)
+        request.send_header("Content-Length", str(len(data or b"")))
+        request.end_headers()
+        request.wfile.write(data or b"")
 
     @staticmethod
     def _params(content_type: str, body: bytes) -> dict[str, Any]:
@@ -616,10 +642,59 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
+    def _api_getFile(self, params: dict) -> dict:
+        file_id = params.get("file_id", "")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(self.files[file_id]) > 20 * 1024 * 1024:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
+
+    def _api_getChatMember(self, params: dict) -> dict:
+        user_id = int(params["user_id"])
+        if user_id not in self.group_admins:
+            return {"status": "member", "user": _user(user_id)}
+        rights = (
+            "can_be_edited",
+            "is_anonymous",
+            "can_manage_chat",
+            "can_delete_messages",
+            "can_manage_video_chats",
+            "can_restrict_members",
+            "can_promote_members",
+            "can_change_info",
+            "can_invite_users",
+            "can_post_stories",
+            "can_edit_stories",
+            "can_delete_stories",
+        )
+        return {"status": "administrator", "user": _user(user_id)} | dict.fromkeys(rights, True)
+
+    def _api_answerInlineQuery(self, params: dict) -> bool:
+        results = params.get("results", [])
+        if len(results) > INLINE_RESULTS_LIMIT:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        for result in results:
+            if not 1 <= len(str(result.get("id", "")).encode()) <= INLINE_ID_LIMIT:
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            if result.get("type") == "article" and not result.get("title"):
+                raise ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+            content = result.get("input_message_content") or {}
+            check_message(content.get("message_text"), content.get("parse_mode"))
+            check_markup(result.get("reply_markup"))
+        return True
+
     def _api_sendMessage(self, params: dict) -> dict:
         parsed = check_message(params.get("text"), params.get("parse_mode"))
         check_markup(params.get("reply_markup"))
         chat_id = params["chat_id"]
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         reply = params.get("reply_parameters") or {}
         sent = Sent(
             message_id=next(self._message_ids),
@@ -742,6 +817,82 @@ class FakeTelegram:
             message["reply_to_message"] = self._message_json(reply_to)
         self._push({"message": message})
         return message
+
+    def send_document(
+        self,
+        user_id: int,
+        name: str,
+        data: bytes,
+        *,
+        size: int | None = None,
+        album: str | None = None,
+    ) -> dict:
+        """A user sends a file named ``name`` in their private chat.
+
+        Args:
+            user_id: The sender.
+            name: The file name as the user's client sends it (any text).
+            data: The content, served by ``getFile`` and the download path.
+            size: The ``file_size`` Telegram announces (default: the content's).
+            album: The ``media_group_id`` of files sent together.
+
+        Returns:
+            The message as delivered to the bot.
+        """
+        file_id = f"doc{next(self._message_ids)}"
+        self.files[file_id] = data
+        message = {
+            "message_id": next(self._message_ids),
+            "from": _user(user_id),
+            "chat": _chat(user_id),
+            "date": int(time.time()),
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_name": name,
+                "file_size": len(data) if size is None else size,
+            },
+        }
+        if album:
+            message["media_group_id"] = album
+        self._push({"message": message})
+        return message
+
+    def inline(self, user_id: int, query: str) -> str:
+        """A user types ``@bot query`` in some chat.
+
+        Returns:
+            The inline query's id.
+        """
+        query_id = str(next(self._update_ids) * 7907)
+        self._push(
+            {
+                "inline_query": {
+                    "id": query_id,
+                    "from": _user(user_id),
+                    "query": query,
+                    "offset": "",
+                    "chat_type": "supergroup",
+                }
+            }
+        )
+        return query_id
+
+    def block(self, chat_id: int) -> None:
+        """The user of a private chat blocks the bot: ``my_chat_member``, and sends fail."""
+        with self._cond:
+            self.blocked.add(chat_id)
+        self._push(
+            {
+                "my_chat_member": {
+                    "chat": _chat(chat_id),
+                    "from": _user(chat_id),
+                    "date": int(time.time()),
+                    "old_chat_member": {"status": "member", "user": BOT_USER},
+                    "new_chat_member": {"status": "kicked", "user": BOT_USER, "until_date": 0},
+                }
+            }
+        )
 
     def press(self, user_id: int, sent: Sent, button: str) -> str:
         """A user presses the inline button labelled ``button`` under ``sent``.

@@ -53,7 +53,18 @@ def ranks(text: str) -> list[int]:
 def test_commands_are_set_at_start(tg):
     [call] = tg.calls_to("setMyCommands")
     names = {c["command"] for c in call.params["commands"]}
-    assert names == {"ask", "latest", "issues", "help", "stats", "reindex"}
+    assert names == {
+        "ask",
+        "latest",
+        "issues",
+        "help",
+        "stats",
+        "reindex",
+        "show",
+        "remove",
+        "subscribe",
+        "unsubscribe",
+    }
 
 
 def test_question_is_answered_first_with_source_and_the_passage_folded(tg, user):

