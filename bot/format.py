@@ -34,6 +34,7 @@ from retrieval.render import (
     UNTITLED,
     WRITTEN,
     Run,
+    article_parts,
     chunk_source_parts,
     hit_runs,
     nearest_hint,
@@ -480,14 +481,7 @@ def show_messages(issue: IssueSummary, articles: Sequence[ArticleSummary]) -> li
     ]
     lines = []
     for a in articles:
-        parts = [f"《{a.headline}》" if a.headline else UNTITLED]
-        if a.section:
-            parts.append(a.section)
-        if a.page is not None:
-            parts.append(f"第{a.page}版")
-        if a.author:
-            parts.append(a.author)
-        lines.append([Run(f"{a.index}. {' · '.join(parts)}（{a.chars}字）")])
+        lines.append([Run(f"{a.index}. {' · '.join(article_parts(a))}（{a.chars}字）")])
     return pack([head, *lines], separator="\n")
 
 

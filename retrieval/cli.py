@@ -19,7 +19,7 @@ from retrieval import __version__
 from retrieval.answer import QuestionError, answer_question, with_written_answer
 from retrieval.config import EMBEDDERS, Settings
 from retrieval.filters import Filters
-from retrieval.render import UNTITLED, answer_to_json, render_text
+from retrieval.render import answer_to_json, article_parts, render_text
 from retrieval.search import DEFAULT_MODE, MODES, Fusion, Mode, Searcher
 from retrieval.store import (
     IndexReader,
@@ -437,14 +437,7 @@ def show(issue: str, index_dir: Path, as_json: bool) -> None:
     click.echo(f"{_count(len(articles), 'article')}, {_count(summary.chunks, 'chunk')}\n")
     width = len(str(max((a.chars for a in articles), default=0)))
     for a in articles:
-        parts = [f"《{a.headline}》" if a.headline else UNTITLED]
-        if a.section:
-            parts.append(a.section)
-        if a.page is not None:
-            parts.append(f"第{a.page}版")
-        if a.author:
-            parts.append(a.author)
-        click.echo(f"{a.index:>3}. {a.chars:>{width}} chars  {' · '.join(parts)}")
+        click.echo(f"{a.index:>3}. {a.chars:>{width}} chars  {' · '.join(article_parts(a))}")
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrieval.answer import Answer, Hit
-from retrieval.store import ChunkRecord
+from retrieval.store import ArticleSummary, ChunkRecord
 
 UNTITLED = "（无标题）"
 NOT_FOUND = "没有找到相关内容。"
@@ -129,6 +129,18 @@ def chunk_source_parts(chunk: ChunkRecord) -> list[str]:
         parts.append(f"第{chunk.page}版")
     if chunk.author:
         parts.append(chunk.author)
+    return parts
+
+
+def article_parts(article: ArticleSummary) -> list[str]:
+    """An article in an issue's listing (``show``): 《headline》, section, page, reporter."""
+    parts = [f"《{article.headline}》" if article.headline else UNTITLED]
+    if article.section:
+        parts.append(article.section)
+    if article.page is not None:
+        parts.append(f"第{article.page}版")
+    if article.author:
+        parts.append(article.author)
     return parts
 
 
