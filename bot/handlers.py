@@ -533,46 +533,43 @@ def _command_argument(update: Update) -> str:
     return _COMMAND.sub("", update.effective_message.text or "", count=1).strip()
 
 
-async def show_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/show ISSUE`` (admins): the issue's articles as indexed, as ``bulletin-qa show``."""
+async def _indexed_issue(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, usage: str
+) -> tuple[str, IssueSummary] | None:
+    """The issue an admin command names, or None once the reply says why there is none."""
     if not (await admitted(update, context) and await admin(update, context)):
-        return
+        return None
     key = _command_argument(update)
     if not key:
-        await send(update, context, [fmt.SHOW_USAGE])
-        return
-    library = services(context).library
+        await send(update, context, [usage])
+        return None
     try:
-        summary = await in_thread(context, library.issue, key)
+        summary = await in_thread(context, services(context).library.issue, key)
     except IndexNotFoundError:
         await send(update, context, [fmt.NO_INDEX])
-        return
+        return None
     if summary is None:
         await send(update, context, [fmt.not_indexed(key)])
+        return None
+    return key, summary
+
+
+async def show_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/show ISSUE`` (admins): the issue's articles as indexed, as ``bulletin-qa show``."""
+    if (found := await _indexed_issue(update, context, fmt.SHOW_USAGE)) is None:
         return
-    articles = await in_thread(context, library.articles, key)
+    key, summary = found
+    articles = await in_thread(context, services(context).library.articles, key)
     await send(update, context, fmt.show_messages(summary, articles))
 
 
 async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/remove ISSUE`` (admins): asks for confirmation with a button first."""
-    if not (await admitted(update, context) and await admin(update, context)):
+    if (found := await _indexed_issue(update, context, fmt.REMOVE_USAGE)) is None:
         return
-    key = _command_argument(update)
-    if not key:
-        await send(update, context, [fmt.REMOVE_USAGE])
-        return
-    svc = services(context)
-    try:
-        summary = await in_thread(context, svc.library.issue, key)
-    except IndexNotFoundError:
-        await send(update, context, [fmt.NO_INDEX])
-        return
-    if summary is None:
-        await send(update, context, [fmt.not_indexed(key)])
-        return
+    key, summary = found
     button = InlineKeyboardButton(
-        fmt.REMOVE_BUTTON, callback_data=f"{_REMOVE}:{svc.questions.put(key)}"
+        fmt.REMOVE_BUTTON, callback_data=f"{_REMOVE}:{services(context).questions.put(key)}"
     )
     await send(update, context, [fmt.remove_question(summary)], InlineKeyboardMarkup([[button]]))
 

@@ -69,10 +69,11 @@ def split_marked(text: str) -> list[Article]:
         The articles in reading order; ``page`` is set only when the page prints "第N版".
     """
     lines = [line.strip() for line in text.split("\n") if line.strip()]
+    unmarked = [unmark(line) for line in lines]
+    headings = [text != line for text, line in zip(unmarked, lines, strict=True)]
     # Headlines are repaired as the body is: OCR's half-width punctuation and spaces in
     # Chinese text are the engine's, not the print's.
-    plain = [normalise_line(unmark(line)) for line in lines]
-    headings = [unmark(line) != line for line in lines]
+    plain = [normalise_line(text) for text in unmarked]
     masthead = masthead_end(plain)
     page = page_number(plain[:masthead])
     articles: list[Article] = []
