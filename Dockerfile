@@ -11,12 +11,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Tesseract and its Chinese models OCR scanned issues (page images, PDFs of scans).
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-        tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-chi-tra \
-    && rm -rf /var/lib/apt/lists/*
-
 # CPU torch first, from PyTorch's CPU wheel index: the default wheel pulls gigabytes of
 # CUDA libraries that a CPU-only server never uses.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
@@ -25,7 +19,7 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY retrieval ./retrieval
 COPY bot ./bot
-RUN pip install . && python -m retrieval.convert && python -m retrieval.onnx_embed
+RUN pip install '.[milvus]' && python -m retrieval.convert && python -m retrieval.onnx_embed
 
 # An unprivileged user; the host folder mounted on /data must be writable by uid 1000.
 RUN useradd --uid 1000 --create-home bulletin && mkdir -p /data && chown bulletin /data

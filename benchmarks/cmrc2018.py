@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/cmrc2018.py [--evalset ../shared/evalsets/cmrc2018-trial]
-        [--corpus ../shared/corpus] [--distractors 100] [--index DIR]
+        [--corpus ../shared/corpus] [--distractors 100] [--index DIR_OR_MILVUS]
+        [--out benchmarks/results/cmrc2018.json]
 
 The 256 CMRC passages (Wikipedia articles, CC BY-SA) are written as one bulletin issue in
 the corpus layout, one article per passage with its title as headline, and ingested with
@@ -26,6 +27,7 @@ from retrieval.embed import load_embedder
 from retrieval.evaluate import EvalItem, evaluate
 from retrieval.ingest import ingest
 from retrieval.search import MODES, Searcher
+from retrieval.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,7 +53,11 @@ def main() -> None:
     parser.add_argument("--evalset", type=Path, default=shared / "evalsets" / "cmrc2018-trial")
     parser.add_argument("--corpus", type=Path, default=shared / "corpus")
     parser.add_argument("--distractors", type=int, default=100, help="corpus issues added")
-    parser.add_argument("--index", type=Path, help="index folder (default: a temporary one)")
+    parser.add_argument(
+        "--index",
+        help="index folder or Milvus location, e.g. milvus:FILE.db (default: a temporary folder)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "cmrc2018.json")
     args = parser.parse_args()
 
     passages = [json.loads(line) for line in (args.evalset / "passages.jsonl").open()]
@@ -73,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         issue = Path(tmp) / ISSUE_NAME
         write_issue(passages, issue)
-        index = args.index or Path(tmp) / "index"
+        index = open_store(args.index or Path(tmp) / "index")
         report = ingest([issue, *distractors], index, embedder, progress=sys.stderr.isatty())
         if not report.ok:
             sys.exit(f"ingest failed: {report.failed}")
@@ -84,7 +90,7 @@ def main() -> None:
             summary = evaluate(searcher, items, k=10, mode=mode).summary()
             label = f"{mode} ({fusion})" if mode == "hybrid" else mode
             rows.append({**{c: summary[c] for c in columns}, "mode": label})
-        chunks = searcher.reader.size
+        chunks = searcher.index.size
         quotes = evaluate(Searcher(index, embedder), answered, k=10, mode="hybrid").summary()
     print(f"{len(items)} questions, {len(passages)} gold passages among {chunks} chunks")
     print(" | ".join(columns))
@@ -95,8 +101,8 @@ def main() -> None:
         f"hit@5 {quotes['hit@5']}, quote_right {quotes['quote_right']}"
     )
     rows.append({"mode": "hybrid (convex), answer strings", **quotes})
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cmrc2018.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

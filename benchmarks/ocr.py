@@ -8,14 +8,15 @@ Usage:
 The corpus parses perfectly because it is clean web text; real bulletins come from OCR,
 one printed column line per line, with furniture and debris in between. Each corpus issue
 is laid out in every style of :mod:`benchmarks.ocr_styles` (and, when
-``benchmarks/ocr_render.py`` and tesseract are there, rendered to page images and OCR'd
+``benchmarks/ocr_render.py`` and the OCR engine are there, rendered to page images and OCR'd
 for real), read back with :func:`retrieval.parse.read_issue`, and compared with the clean
 parse of the same issue, which is the manifest's truth:
 
 * article boundaries: precision / recall / F1 of predicted article starts within a few
   characters of a true one, on the issue's text with all whitespace removed (and
   Traditional folded to Simplified), after aligning the recovered text with the true one;
-* headlines recovered exactly (whitespace ignored), and bylines;
+* headlines recovered exactly (their letters and digits: whitespace, punctuation and
+  character width ignored, see :func:`headline_key`), and bylines;
 * character error rate of the recovered bodies (edit distance / true length), and how
   much text leaked in (furniture, debris) or was lost;
 * retrieval: the eval set's questions about the chosen issues, asked of an index of the
@@ -42,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,7 @@ from benchmarks.ocr_styles import (  # noqa: E402
 from retrieval.documents import Article  # noqa: E402
 from retrieval.evaluate import EvalItem, Report, evaluate, load_eval_set  # noqa: E402
 from retrieval.parse import BadFileError, read_issue, read_issue_files  # noqa: E402
+from retrieval.parse.ocr import ocr_available  # noqa: E402
 from retrieval.store import ChunkRecord  # noqa: E402
 
 EVAL_SET = ROOT / "benchmarks" / "eval" / "questions.jsonl"
@@ -129,6 +132,17 @@ def squash(text: str, fold: bool = False) -> str:
     """``text`` without whitespace; with ``fold``, Traditional folded to Simplified."""
     text = _SPACE_RE.sub("", text or "")
     return to_simplified(text) if fold and text else text
+
+
+def headline_key(text: str, fold: bool = False) -> str:
+    """A headline as a reader tells it apart: its letters and digits, in one width.
+
+    Punctuation, symbols and whitespace are left out, and full-width forms made
+    half-width (NFKC): OCR reads a "!" set in Chinese type as "！", and drops a middle
+    dot ("•", "‧") it takes for a speck; the headline is the same one to a reader.
+    """
+    text = unicodedata.normalize("NFKC", squash(text, fold))
+    return "".join(c for c in text if unicodedata.category(c)[0] not in "PSZ")
 
 
 class _OffsetMap:
@@ -250,8 +264,8 @@ def score_issue(
             start may be from the true one.
     """
     scores = Scores(issues=1, gold_articles=len(gold), found_articles=len(predicted))
-    gold_heads = [squash(a.headline, fold) for a in gold]
-    pred_heads = [squash(a.headline, fold) for a in predicted]
+    gold_heads = [headline_key(a.headline, fold) for a in gold]
+    pred_heads = [headline_key(a.headline, fold) for a in predicted]
     gold_bodies = [squash(a.body, fold) for a in gold]
     pred_bodies = [squash(a.body, fold) for a in predicted]
     gold_text, gold_starts = _joined(gold_heads, gold_bodies)
@@ -483,8 +497,8 @@ class Retrieval:
         if self.searcher is None:
             self.searcher = Searcher(self.index_dir, self.embedder, mode="hybrid")
         items = [i for i in self.items if i.extra.get("issue") in variant.issues]
-        if variant.fold:
-            items = [FoldedItem(**vars(i)) for i in items]
+        kind = FoldedItem if variant.fold else PrintedItem
+        items = [kind(**vars(i)) for i in items]
         result = evaluate(self.searcher, items, k=10, mode="hybrid")
         if variant.style is None and variant.name == "clean":
             self.clean = result
@@ -499,6 +513,7 @@ class Retrieval:
             "embedded": report.embedded,
             "ingest_s": round(report.seconds, 1),
             "ingest_failed": [f"{Path(p).name}: {why}" for p, why in report.failed],
+            "misses": result.misses(),
         }
         if self.clean is not None:  # the clean issues, on the same questions
             asked = {i.question for i in items}
@@ -508,53 +523,60 @@ class Retrieval:
         return out
 
     def _empty_index(self) -> None:
-        from retrieval.store import IndexReader, StoreError, open_writer
+        from retrieval.store import StoreError, open_store, remove_issues
 
-        if not (self.index_dir / "store.sqlite").exists():
-            return
+        store = open_store(self.index_dir)
         try:
-            reader = IndexReader(self.index_dir)
+            reader = store.reader()
         except StoreError:
             return
         keys = [summary.issue for summary in reader.issues()]
-        model_id, dim = reader.model_id, int(reader.manifest["dim"])
         reader.close()
         if foreign := sorted(set(keys) - set(self.issues)):
             # Not a scratch index of this benchmark: emptying it would destroy real work.
             sys.exit(f"{self.index_dir} holds other issues ({', '.join(foreign[:3])}…): not used")
         if keys:
-            with open_writer(self.index_dir, model_id, dim) as writer:
-                for key in keys:
-                    writer.remove_issue(key)
-                writer.publish()
+            remove_issues(store, keys)
 
 
-class FoldedItem(EvalItem):
-    """An eval item that reads passages folded to Simplified, for Traditional indexes.
-
-    The eval set names articles and answers in the corpus's Simplified script; a
-    Traditional issue holds the same text in the other script.
+class PrintedItem(EvalItem):
+    """An eval item matched the way a reader compares what is printed: headlines by their
+    letters and digits (see :func:`headline_key`), and, with ``fold``, passages folded
+    to Simplified (the eval set names articles and answers in the corpus's Simplified
+    script; a Traditional issue holds the same text in the other script).
     """
 
+    fold = False
+
     def matches(self, chunk: ChunkRecord) -> bool:
-        """Whether ``chunk`` is a right passage, both sides folded to Simplified."""
+        """Whether ``chunk`` is a right passage."""
         if self.unanswerable:
             return False
         if self.answer is not None and not self.holds_answer(chunk):
             return False
-        return self.article is None or squash(self.article, True) in squash(chunk.headline, True)
+        return self.article is None or headline_key(self.article, self.fold) in headline_key(
+            chunk.headline, self.fold
+        )
 
     def holds_answer(self, chunk: ChunkRecord) -> bool:
-        """Whether ``chunk`` holds the answer string, both sides folded to Simplified."""
-        return self.answer is not None and squash(self.answer, True) in squash(chunk.text, True)
+        """Whether ``chunk`` holds the answer string."""
+        return self.answer is not None and squash(self.answer, self.fold) in squash(
+            chunk.text, self.fold
+        )
+
+
+class FoldedItem(PrintedItem):
+    """A :class:`PrintedItem` for Traditional indexes."""
+
+    fold = True
 
 
 # --- the run ------------------------------------------------------------------------------
 
 
 def _real_ocr() -> Callable[..., list[Path]] | None:
-    """``render_issue`` of ``benchmarks/ocr_render.py``, if it and tesseract are there."""
-    if not (ROOT / "benchmarks" / "ocr_render.py").exists() or not shutil.which("tesseract"):
+    """``render_issue`` of ``benchmarks/ocr_render.py``, if it and the OCR engine are there."""
+    if not (ROOT / "benchmarks" / "ocr_render.py").exists() or not ocr_available():
         return None
     try:
         module = importlib.import_module("benchmarks.ocr_render")
@@ -623,7 +645,7 @@ def main() -> None:
         "--real-ocr",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="render and OCR pages (default: when benchmarks/ocr_render.py and tesseract exist)",
+        help="render and OCR pages (default: when benchmarks/ocr_render.py and the engine exist)",
     )
     parser.add_argument("--ocr-issues", type=int, default=3, help="issues for real OCR")
     parser.add_argument("--tolerance", type=int, default=3, help="boundary tolerance (chars)")
@@ -644,7 +666,7 @@ def main() -> None:
         sys.exit(f"unknown styles: {', '.join(unknown)} (known: {', '.join(STYLES)}, ocr-render…)")
     render = _real_ocr() if args.real_ocr is not False else None
     if args.real_ocr and render is None:
-        sys.exit("--real-ocr: needs benchmarks/ocr_render.py with render_issue, and tesseract")
+        sys.exit("--real-ocr: needs benchmarks/ocr_render.py with render_issue, and rapidocr")
     if render is None:
         names = [n for n in names if n not in REAL_OCR_STYLES]
 

@@ -25,7 +25,7 @@ from bot.notices import Subscriptions
 from retrieval.config import Settings
 from retrieval.crosslingual import load_dictionary
 from retrieval.embed import Embedder
-from retrieval.store import IndexNotFoundError
+from retrieval.store import IndexNotFoundError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,11 @@ def run_bot(settings: Settings, token: str, embedder: Embedder) -> None:
     """
     logging.getLogger("bot").setLevel(logging.INFO)
     library = Library(
-        settings.index_dir, settings.bulletins_dir, embedder, settings.batch_size, settings.llm
+        open_store(settings.index),
+        settings.bulletins_dir,
+        embedder,
+        settings.batch_size,
+        settings.llm,
     )
     try:
         library.open()
@@ -241,7 +245,7 @@ def run_bot(settings: Settings, token: str, embedder: Embedder) -> None:
         log.warning(
             "no index in %s yet: questions get answers once /reindex or "
             "`bulletin-qa ingest` has built it",
-            settings.index_dir,
+            settings.index,
         )
     # The first English question would otherwise wait for the dictionary to be parsed.
     threading.Thread(target=load_dictionary, name="dictionary", daemon=True).start()

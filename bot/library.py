@@ -1,7 +1,7 @@
 """The bulletins as the bot sees them: retrieval, listings and re-indexing, all blocking.
 
 The bot calls these from worker threads (never on the event loop): they embed questions,
-read SQLite and FAISS, or ingest files.
+read the index, or ingest files.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from retrieval.search import Searcher
 from retrieval.store import (
     ArticleSummary,
     ChunkRecord,
-    IndexReader,
     IssueSummary,
+    Reader,
+    Store,
     remove_issues,
 )
 
@@ -44,7 +45,7 @@ class Headline:
 
 
 class Library:
-    """One index folder, searched with one model, opened once for the whole process.
+    """One index, searched with one model, opened once for the whole process.
 
     The index may not exist yet when the bot starts (a new deployment): it is opened on
     first use, so the bot serves it as soon as ``/reindex`` or ``bulletin-qa ingest`` has
@@ -53,7 +54,7 @@ class Library:
 
     def __init__(
         self,
-        index_dir: Path,
+        store: Store,
         bulletins_dir: Path,
         embedder: Embedder,
         batch_size: int | None = None,
@@ -62,13 +63,13 @@ class Library:
         """Remember where things are; nothing is opened yet (see :meth:`open`).
 
         Args:
-            index_dir: The index folder.
+            store: The index.
             bulletins_dir: The folder ``/reindex`` ingests.
             embedder: The loaded embedding model.
             batch_size: Embedding batch size for re-indexing (the embedder's default if None).
             llm: The optional LLM that writes a short answer above the passages.
         """
-        self.index_dir = index_dir
+        self.store = store
         self.bulletins_dir = bulletins_dir
         self.embedder = embedder
         self.batch_size = batch_size
@@ -85,15 +86,11 @@ class Library:
         """
         with self._lock:
             if self._searcher is None:
-                self._searcher = Searcher(self.index_dir, self.embedder)
+                self._searcher = Searcher(self.store, self.embedder)
             return self._searcher
 
-    def _fresh_reader(self) -> IndexReader:
-        searcher = self.open()
-        # Listings do not go through search(), which is what follows new generations.
-        if searcher.reader.refresh():
-            searcher.reader.check_model(self.embedder.model_id)
-        return searcher.reader
+    def _fresh_reader(self) -> Reader:
+        return self.open().index
 
     def answer(self, question: str, k: int) -> Answer:
         """Answer ``question`` with its ``k`` best passages.
@@ -134,9 +131,7 @@ class Library:
         Raises:
             retrieval.store.IndexBusyError: Another process is writing to the index.
         """
-        return ingest(
-            [self.bulletins_dir], self.index_dir, self.embedder, batch_size=self.batch_size
-        )
+        return ingest([self.bulletins_dir], self.store, self.embedder, batch_size=self.batch_size)
 
     def ingest_uploads(self, paths: Sequence[Path]) -> IngestReport:
         """Ingest files just saved into the bulletins folder, with their issues' other pages.
@@ -155,7 +150,7 @@ class Library:
             if any(path.resolve() in wanted for path in group)
         ]
         files = [path for group in groups for path in group] or list(paths)
-        return ingest(files, self.index_dir, self.embedder, batch_size=self.batch_size)
+        return ingest(files, self.store, self.embedder, batch_size=self.batch_size)
 
     def issue(self, issue_key: str) -> IssueSummary | None:
         """The indexed issue ``issue_key``, or None."""
@@ -167,10 +162,8 @@ class Library:
 
     def headlines(self, issue_key: str) -> list[Headline]:
         """The articles of ``issue_key`` in reading order, each with its first chunk."""
-        reader = self._fresh_reader()
-        chunks = reader.chunks([int(i) for i in reader.chunk_ids(issue=issue_key)]).values()
         first: dict[int, ChunkRecord] = {}
-        for chunk in sorted(chunks, key=lambda c: (c.article_id, c.seq)):
+        for chunk in self._fresh_reader().issue_chunks(issue_key):
             first.setdefault(chunk.article_id, chunk)
         return [Headline(c.headline, c.chunk_id) for c in first.values()]
 
@@ -183,4 +176,4 @@ class Library:
         Raises:
             retrieval.store.IndexBusyError: Another process is writing to the index.
         """
-        return not remove_issues(self.index_dir, [issue_key])
+        return not remove_issues(self.store, [issue_key])

@@ -16,8 +16,8 @@ import numpy as np
 from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.filters import Filters, leading_filter, phrase_filter
-from retrieval.lexical import LexicalIndex, fold, tokenize
-from retrieval.store import ChunkRecord, SentenceVectors
+from retrieval.lexical import fold, tokenize
+from retrieval.store import ChunkRecord, Reader, SentenceVectors
 from retrieval.text import HAN_RUN_RE
 
 if TYPE_CHECKING:
@@ -376,17 +376,18 @@ def has_answer_form(question: str, texts: list[str]) -> bool:
     )
 
 
-def coverage(question: str, text: str, lexical: LexicalIndex) -> float:
+def coverage(question: str, text: str, index: Reader) -> float:
     """Share of the question's words found in ``text``, each weighted by its rarity (idf).
 
     A word no bulletin contains weighs most, so "火星上有没有水" is barely covered by a
     passage that mentions water.
     """
-    weights = {t: lexical.idf(t) for t in set(tokenize(question, lexical.tokenizer))}
+    tokenizer = index.tokenizer
+    weights = index.idf(set(tokenize(question, tokenizer)))
     total = sum(weights.values())
     if not total:
         return 0.0
-    present = set(tokenize(text, lexical.tokenizer))
+    present = set(tokenize(text, tokenizer))
     return sum(w for t, w in weights.items() if t in present) / total
 
 
@@ -454,29 +455,25 @@ def answer_question(
     except ValueError as exc:
         raise QuestionError(f"the date at the start of the question is not valid: {exc}") from None
     text = validate_question(text)
+    index = searcher.index
     if not filters:
-        filters = leading or phrase_filter(text, searcher.reader.years())
+        filters = leading or phrase_filter(text, index.years())
         # A year or month in a question often dates the event asked about, not the issue
         # that reports it: a phrase that matches no indexed issue restricts nothing.
-        if (
-            filters
-            and not leading
-            and not len(searcher.reader.chunk_ids(filters.since, filters.until, filters.issue))
-        ):
+        if filters and not leading and not index.count(filters):
             filters = Filters()
     depth = k * _OVERFETCH
-    found = searcher.search(text, depth, mode=mode, filters=filters)
-    passages = diversify(found, k)
+    result = searcher.search(text, depth, mode=mode, filters=filters)
+    passages = diversify(result.hits, k)
     # Reprints and neighbouring chunks can use up the candidates: look deeper.
-    while len(passages) < k and len(found) == depth and depth < _MAX_DEPTH:
+    while len(passages) < k and len(result.hits) == depth and depth < _MAX_DEPTH:
         depth *= 2
-        found = searcher.search(text, depth, mode=mode, filters=filters)
-        passages = diversify(found, k)
-    terms = None if HAN_RUN_RE.search(text) else searcher.translate(text)
+        result = searcher.search(text, depth, mode=mode, filters=filters)
+        passages = diversify(result.hits, k)
+    found, query, terms = result.hits, result.query, result.terms
     stored: dict[int, tuple[ChunkRecord, SentenceVectors]] = {}
-    if found and found[0].dense is not None:
-        query = searcher.embedder.embed_query(text)
-        vectors = searcher.reader.sentences([item.chunk.chunk_id for item in found])
+    if found and query is not None:
+        vectors = index.sentences([item.chunk.chunk_id for item in found])
         stored = {
             i: (item.chunk, vectors[i]) for item in found if (i := item.chunk.chunk_id) in vectors
         }
@@ -499,7 +496,7 @@ def answer_question(
         best = found[0]
         if HAN_RUN_RE.search(text):
             covered: float | None = coverage(
-                text, f"{best.chunk.headline}\n{best.chunk.text}", searcher.reader.lexical
+                text, f"{best.chunk.headline}\n{best.chunk.text}", index
             )
         else:
             covered = None if terms else 0.0

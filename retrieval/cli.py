@@ -21,27 +21,36 @@ from retrieval.config import EMBEDDERS, Settings
 from retrieval.filters import Filters
 from retrieval.render import answer_to_json, article_parts, render_text
 from retrieval.search import DEFAULT_MODE, MODES, Fusion, Mode, Searcher
-from retrieval.store import (
-    IndexReader,
-    StoreError,
-    check_index,
-    open_writer,
-    read_current,
-    remove_issues,
-)
+from retrieval.store import Store, StoreError, open_store, remove_issues
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
+    from retrieval.store.migrate import MigrateReport
 
 _settings = Settings.from_env()
 
+
+class _IndexLocation(click.ParamType):
+    """An index location, opened as its store (nothing is read before a command runs)."""
+
+    name = "index"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str | Path):
+            return value
+        try:
+            return open_store(value)
+        except StoreError as exc:  # e.g. a malformed Milvus address
+            self.fail(str(exc), param, ctx)
+
+
 index_option = click.option(
     "--index",
-    "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=_settings.index_dir,
+    type=_IndexLocation(),
+    default=_settings.index,
     show_default=True,
-    help="Index folder (env BULLETIN_QA_INDEX).",
+    help="The index: a folder, or a Milvus collection (milvus://HOST:PORT/NAME, or "
+    "milvus:FILE.db for Milvus Lite) (env BULLETIN_QA_INDEX).",
 )
 model_option = click.option(
     "--model",
@@ -98,12 +107,19 @@ def _embedder(model: Path | None) -> Embedder:
         raise click.ClickException(str(exc)) from None
 
 
-def _searcher(index_dir: Path, model: Path | None) -> Searcher:
-    # Checked before loading the model, which takes seconds.
-    if read_current(index_dir) == 0:
-        raise click.ClickException(f"no index in {index_dir}: run `bulletin-qa ingest` first")
+def _exists(index: Store) -> bool:
     try:
-        return Searcher(index_dir, _embedder(model))
+        return index.exists()
+    except StoreError as exc:  # e.g. a Milvus server that does not answer
+        raise click.ClickException(str(exc)) from None
+
+
+def _searcher(index: Store, model: Path | None) -> Searcher:
+    # Checked before loading the model, which takes seconds.
+    if not _exists(index):
+        raise click.ClickException(f"no index in {index.location}: run `bulletin-qa ingest` first")
+    try:
+        return Searcher(index, _embedder(model))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -139,7 +155,7 @@ def cli(verbose: bool) -> None:
 )
 def ingest(
     paths: tuple[Path, ...],
-    index_dir: Path,
+    index: Store,
     model: Path | None,
     wait: float,
     quiet: bool,
@@ -150,7 +166,7 @@ def ingest(
 
     Text files (.txt in UTF-8, GB18030/GBK or Big5, OCR output in any layout), PDFs, and
     scans: page images (.png, .jpg, .tif) and PDF pages without a text layer are OCR'd
-    (Tesseract). Page files of one issue (2024-03-01_01.pdf, 2024-03-01_02.png, …) make
+    (RapidOCR). Page files of one issue (2024-03-01_01.pdf, 2024-03-01_02.png, …) make
     one issue.
     With --watch DIR, DIR is ingested and then watched for new or changed files.
 
@@ -171,12 +187,12 @@ def ingest(
         logging.getLogger("retrieval").setLevel(logging.INFO)
         click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
         with contextlib.suppress(KeyboardInterrupt):
-            watch(watch_dir, index_dir, embedder, batch_size=_settings.batch_size)
+            watch(watch_dir, index, embedder, batch_size=_settings.batch_size)
         return
     try:
         report = run_ingest(
             [p for p in paths if p.exists()],
-            index_dir,
+            index,
             embedder,
             progress=not quiet and sys.stderr.isatty(),
             batch_size=_settings.batch_size,
@@ -293,7 +309,7 @@ def ask(
     full: bool,
     mode: Mode,
     filters: Filters,
-    index_dir: Path,
+    index: Store,
     model: Path | None,
 ) -> None:
     """Answer QUESTION with the passages of the bulletins that answer it.
@@ -304,9 +320,7 @@ def ask(
     --full adds the whole passage.
     """
     try:
-        answer = answer_question(
-            _searcher(index_dir, model), question, k, mode=mode, filters=filters
-        )
+        answer = answer_question(_searcher(index, model), question, k, mode=mode, filters=filters)
         answer = with_written_answer(answer, _settings.llm)
     except QuestionError as exc:
         raise click.ClickException(str(exc)) from None
@@ -336,11 +350,11 @@ def chat(
     full: bool,
     mode: Mode,
     filters: Filters,
-    index_dir: Path,
+    index: Store,
     model: Path | None,
 ) -> None:
     """Ask questions one per line (typed, or piped on standard input); empty input ends."""
-    searcher = _searcher(index_dir, model)
+    searcher = _searcher(index, model)
     interactive = sys.stdin.isatty()
     if interactive:
         click.echo("请输入问题（Ctrl-D 退出）。Ask a question (Ctrl-D to quit).")
@@ -368,10 +382,10 @@ def chat(
 @cli.command(name="list")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-def list_issues(index_dir: Path, as_json: bool) -> None:
+def list_issues(index: Store, as_json: bool) -> None:
     """List the indexed issues, newest first."""
     try:
-        reader = IndexReader(index_dir)
+        reader = index.reader()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     issues = reader.issues()
@@ -401,7 +415,7 @@ def list_issues(index_dir: Path, as_json: bool) -> None:
 @click.argument("issue")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the issue as JSON.")
-def show(issue: str, index_dir: Path, as_json: bool) -> None:
+def show(issue: str, index: Store, as_json: bool) -> None:
     """Show how ISSUE (an id as shown by `list`) was split into articles.
 
     Lists the issue's date, title and source, then its articles as indexed: number,
@@ -409,7 +423,7 @@ def show(issue: str, index_dir: Path, as_json: bool) -> None:
     holding the whole issue, mean the layout was not recognised.
     """
     try:
-        reader = IndexReader(index_dir)
+        reader = index.reader()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     summary = reader.issue(issue)
@@ -443,10 +457,10 @@ def show(issue: str, index_dir: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("issues", nargs=-1, required=True)
 @index_option
-def remove(issues: tuple[str, ...], index_dir: Path) -> None:
+def remove(issues: tuple[str, ...], index: Store) -> None:
     """Remove ISSUES (ids as shown by `list`) and their vectors from the index."""
     try:
-        unknown = remove_issues(index_dir, issues)
+        unknown = remove_issues(index, issues)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     for issue in issues:
@@ -489,7 +503,7 @@ def evaluate_cmd(
     group_by: str | None,
     misses: bool,
     as_json: bool,
-    index_dir: Path,
+    index: Store,
     model: Path | None,
 ) -> None:
     """Measure retrieval on QUESTIONS, a JSON-lines question set.
@@ -509,7 +523,7 @@ def evaluate_cmd(
         items = load_eval_set(questions)
     except EvalSetError as exc:
         raise click.ClickException(str(exc)) from None
-    searcher = _searcher(index_dir, model)
+    searcher = _searcher(index, model)
     runs: list[tuple[Mode, Fusion]] = (
         [("dense", "convex"), ("lexical", "convex"), ("hybrid", "rrf"), ("hybrid", "convex")]
         if compare
@@ -632,7 +646,7 @@ def evaluate_cmd(
     help="User id allowed /reindex and /stats; repeatable (env BULLETIN_QA_ADMINS).",
 )
 def bot_command(
-    index_dir: Path,
+    index: Store,
     bulletins_dir: Path,
     model: Path | None,
     token_file: Path | None,
@@ -651,7 +665,7 @@ def bot_command(
     """
     settings = dataclasses.replace(
         _settings,
-        index_dir=index_dir,
+        index=index.location,
         bulletins_dir=bulletins_dir,
         telegram_token_file=token_file,
         telegram_api_base_url=api_base_url,
@@ -692,7 +706,7 @@ def bot_command(
 @model_option
 @embedder_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
+def rebuild(index: Store, model: Path | None, quiet: bool) -> None:
     """Parse, chunk and index every issue again from the sources stored in the index.
 
     For a new version of the parser or chunker. Text embedded before comes from the
@@ -701,11 +715,11 @@ def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
     """
     from retrieval.ingest import rebuild as run_rebuild
 
-    if read_current(index_dir) == 0:
-        raise click.ClickException(f"no index in {index_dir}")
+    if not _exists(index):
+        raise click.ClickException(f"no index in {index.location}")
     try:
         report = run_rebuild(
-            index_dir,
+            index,
             _embedder(model),
             progress=not quiet and sys.stderr.isatty(),
             batch_size=_settings.batch_size,
@@ -725,29 +739,62 @@ def rebuild(index_dir: Path, model: Path | None, quiet: bool) -> None:
 @cli.command()
 @index_option
 @click.option("--repair", is_flag=True, help="Rebuild the vectors from the store if needed.")
-def check(index_dir: Path, repair: bool) -> None:
+def check(index: Store, repair: bool) -> None:
     """Verify the index: vectors, BM25 and rows agree, the model is the one recorded.
 
     With --repair, a faulty index gets a new generation rebuilt from the stored rows and
     cached vectors (no model needed). Exit code 1 while problems remain.
     """
-    problems = check_index(index_dir)
+    try:
+        problems = index.check()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)
-    if problems and repair and read_current(index_dir):
+    if problems and repair and index.exists():
         try:
-            reader = IndexReader(index_dir)
-            model_id, dim = reader.model_id, int(reader.manifest["dim"])
-            reader.close()
-            with open_writer(index_dir, model_id, dim) as writer:
-                writer.rebuild_vectors()
-                generation = writer.publish()
+            generation = index.repair()
         except StoreError as exc:
             raise click.ClickException(f"cannot repair: {exc}") from None
         click.echo(f"rebuilt generation {generation}", err=True)
-        problems = check_index(index_dir)
+        problems = index.check()
         for problem in problems:
             click.echo(f"still: {problem}", err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"ok: {index_dir} (generation {read_current(index_dir)})")
+    reader = index.reader()
+    click.echo(f"ok: {index.location} (generation {reader.generation})")
+    reader.close()
+
+
+@cli.command()
+@click.argument("source", type=_IndexLocation())
+@click.argument("destination", type=_IndexLocation())
+@click.option("--wait", type=float, default=0, help="Seconds to wait for another writer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def migrate(source: Store, destination: Store, wait: float, as_json: bool) -> None:
+    """Copy the index SOURCE into DESTINATION, vectors and all, embedding nothing again.
+
+    Each is a folder or a Milvus collection (milvus://HOST:PORT/NAME, milvus:FILE.db),
+    in either direction. Issues DESTINATION already has unchanged are skipped, so a
+    migration that was stopped is finished by running it again. Point BULLETIN_QA_INDEX
+    at DESTINATION afterwards.
+    """
+    from retrieval.store.migrate import migrate as run_migrate
+
+    def progress(report: MigrateReport) -> None:
+        if not as_json:
+            click.echo(f"{len(report.copied)} issues copied…", err=True)
+
+    try:
+        report = run_migrate(source, destination, wait=wait, progress=progress)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print_json(dataclasses.asdict(report) | {"seconds": round(report.seconds, 3)})
+        return
+    click.echo(
+        f"{_count(len(report.copied), 'issue')} copied ({_count(report.chunks, 'chunk')}), "
+        f"{len(report.skipped)} already there, in {report.seconds:.1f} s: "
+        f"{source.location} → {destination.location}"
+    )

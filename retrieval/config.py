@@ -5,7 +5,10 @@ Command-line flags override these in turn (see :mod:`retrieval.cli`).
 Environment variables:
     BULLETIN_QA_DATA: data folder (index and bulletins live under it);
         default: the user data dir (e.g. ``~/.local/share/bulletin-qa``).
-    BULLETIN_QA_INDEX: index folder; default ``$BULLETIN_QA_DATA/index``.
+    BULLETIN_QA_INDEX: the index: a folder (default ``$BULLETIN_QA_DATA/index``), or a
+        Milvus collection, ``milvus://HOST:PORT/COLLECTION`` (``milvus+https://…``) or
+        ``milvus:FILE.db`` for Milvus Lite (see :func:`retrieval.store.open_store`).
+    MILVUS_TOKEN: credentials for a Milvus server (``user:password`` or an API key).
     BULLETIN_QA_BULLETINS: folder of bulletin files; default ``$BULLETIN_QA_DATA/bulletins``.
     BULLETIN_QA_MODEL: a sentence-transformers model folder to use instead of the default.
     BULLETIN_QA_CACHE: cache folder for the converted default model;
@@ -94,6 +97,14 @@ def _path_env(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def _index_env(default: Path) -> str:
+    """BULLETIN_QA_INDEX as written (a Milvus address is no path), ``~/…`` expanded."""
+    value = _str_env("BULLETIN_QA_INDEX")
+    if value is None:
+        return str(default)
+    return str(Path(value).expanduser()) if value.startswith("~") else value
+
+
 def _str_env(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 
@@ -178,7 +189,8 @@ class Settings:
     """Resolved settings for one process."""
 
     data_dir: Path
-    index_dir: Path
+    # A folder, or a Milvus address (see retrieval.store.open_store): kept as typed.
+    index: str
     bulletins_dir: Path
     cache_dir: Path
     model: Path | None
@@ -210,7 +222,7 @@ class Settings:
         model = os.environ.get("BULLETIN_QA_MODEL", "").strip()
         return cls(
             data_dir=data_dir,
-            index_dir=_path_env("BULLETIN_QA_INDEX", data_dir / "index"),
+            index=_index_env(data_dir / "index"),
             bulletins_dir=_path_env("BULLETIN_QA_BULLETINS", data_dir / "bulletins"),
             cache_dir=_path_env("BULLETIN_QA_CACHE", Path(platformdirs.user_cache_dir(APP_NAME))),
             model=Path(model).expanduser() if model else None,

@@ -19,7 +19,7 @@ from retrieval.embed import Embedder
 from retrieval.lexical import DEFAULT_TOKENIZER, Tokenizer, tokenize
 from retrieval.parse import BadFileError, group_issue_files, read_issue_files
 from retrieval.parse.files import ISSUE_SUFFIXES
-from retrieval.store import IndexWriter, SentenceVectors, open_writer
+from retrieval.store import SentenceVectors, Store, Writer, open_store
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def _embed_missing(
 
 def ingest(
     paths: Sequence[Path],
-    index_dir: Path,
+    index: Store | str | Path,
     embedder: Embedder,
     *,
     progress: bool = False,
@@ -229,7 +229,7 @@ def ingest(
     wait: float = 0,
     tokenizer: Tokenizer = DEFAULT_TOKENIZER,
 ) -> IngestReport:
-    """Index the bulletin files under ``paths`` into ``index_dir``.
+    """Index the bulletin files under ``paths`` into ``index``.
 
     Unchanged files (same content hash) are skipped; a changed file replaces its issue.
     Files that cannot be read or parsed are reported and the others still ingested.
@@ -237,7 +237,8 @@ def ingest(
 
     Args:
         paths: Files and folders.
-        index_dir: The index folder (created when missing).
+        index: The index, or its location (created when missing; see
+            :func:`retrieval.store.open_store`).
         embedder: The embedding model (must be the one that built the index).
         progress: Show a progress bar while embedding.
         batch_size: Embedding batch size (the embedder's default when None).
@@ -252,8 +253,7 @@ def ingest(
         retrieval.store.ModelMismatchError: The index was built with another model.
     """
     report = _Run()
-    with open_writer(
-        index_dir,
+    with open_store(index).writer(
         embedder.model_id,
         embedder.dim,
         tokenizer=tokenizer,
@@ -293,7 +293,7 @@ def ingest(
 
 
 def rebuild(
-    index_dir: Path,
+    index: Store | str | Path,
     embedder: Embedder,
     *,
     progress: bool = False,
@@ -307,7 +307,7 @@ def rebuild(
     more. Issues stored without their sources are reported as failed and left as they are.
 
     Args:
-        index_dir: The index folder.
+        index: The index, or its location.
         embedder: The embedding model that built the index.
         progress: Show a progress bar (with the time left) while embedding.
         batch_size: Embedding batch size (the embedder's default when None).
@@ -317,11 +317,12 @@ def rebuild(
         What was rebuilt (as ``replaced``) and what failed.
     """
     report = _Run()
-    with open_writer(
-        index_dir, embedder.model_id, embedder.dim, wait=wait, embedder=embedder.name
+    with open_store(index).writer(
+        embedder.model_id, embedder.dim, wait=wait, embedder=embedder.name
     ) as writer:
         prepared: list[_Prepared] = []
-        for issue_key, source, files in writer.stored_sources():
+        for stored in writer.stored_issues():
+            issue_key, source, files = stored.issue.issue_id, stored.issue.source, stored.sources
             if not files:
                 report.failed.append((source, "no stored source: ingest the file again"))
                 continue
@@ -375,7 +376,7 @@ class _Run(IngestReport):
 
 
 def _index(
-    writer: IndexWriter,
+    writer: Writer,
     prepared: list[_Prepared],
     embedder: Embedder,
     report: _Run,

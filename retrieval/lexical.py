@@ -33,7 +33,7 @@ _MEANINGFUL = re.compile(f"[0-9a-z{HAN}]")
 _HAN_RUN = re.compile(f"[{HAN}]+|[0-9a-z]+")
 # Function words that jieba's search mode emits on their own; as query terms they only
 # add noise (BM25's idf keeps them cheap, but not free).
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     {
         *"的了和与及在是有也都就而或对为以于将把被从向等之其这那吗呢吧啊",
         *("什么", "多少", "哪里", "哪个", "哪些", "怎么", "怎样", "如何", "为什么", "是否"),
@@ -92,7 +92,7 @@ def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
     if tokenizer in ("bigram", "both"):
         words = [*words, *_bigrams(folded)]
     return [
-        w for w in (w.strip() for w in words) if w and _MEANINGFUL.search(w) and w not in _STOPWORDS
+        w for w in (w.strip() for w in words) if w and _MEANINGFUL.search(w) and w not in STOPWORDS
     ]
 
 

@@ -1,7 +1,7 @@
-"""Question → ranked chunks: dense (FAISS), lexical (BM25) or both fused.
+"""Question → ranked chunks: dense (vectors), lexical (BM25) or both fused.
 
 Hybrid retrieval takes the top candidates of each side, gives every candidate both scores
-(its exact cosine from the stored vector, its BM25 score from the full score array) and
+(its exact cosine from the stored vector, its BM25 score from the index) and
 ranks by a convex combination of the two, cosines min-max scaled over the candidates and
 BM25 scaled to the best. It beat reciprocal rank fusion on the project's eval set (see
 the README's table).
@@ -19,8 +19,7 @@ import numpy as np
 
 from retrieval.crosslingual import Transliterations, translate
 from retrieval.filters import Filters
-from retrieval.lexical import LexicalScores
-from retrieval.store import ChunkRecord, IndexReader, note_embedder
+from retrieval.store import ChunkRecord, LexicalQuery, Reader, Store, note_embedder, open_store
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
@@ -64,50 +63,82 @@ class ScoredChunk:
     lexical: float | None
 
 
-class Searcher:
-    """Retrieval over one index folder with one embedding model.
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found, with what it worked out on the way (for quoting).
 
-    Follows the index: each query first checks (with one ``stat``) whether a writer has
-    published a new generation and switches to it. Thread-safe.
+    Attributes:
+        hits: The chunks found, best first.
+        query: The question's vector (None in lexical mode).
+        terms: The weighted Chinese terms of a question without Chinese (its
+            translation, see :func:`retrieval.crosslingual.translate`); None for a
+            Chinese question.
+    """
+
+    hits: list[ScoredChunk]
+    query: np.ndarray | None
+    terms: dict[str, float] | None
+
+
+class Searcher:
+    """Retrieval over one index with one embedding model.
+
+    Follows the index: each query first checks whether a writer has published new data
+    and switches to it. Thread-safe.
     """
 
     def __init__(
         self,
-        index_dir: Path,
+        index: Store | str | Path,
         embedder: Embedder,
         mode: Mode = DEFAULT_MODE,
         fusion: Fusion = DEFAULT_FUSION,
     ) -> None:
         """Open the index and check that ``embedder`` is the model that built it.
 
+        Args:
+            index: The index, or its location (see :func:`retrieval.store.open_store`).
+            embedder: The embedding model.
+            mode: The default retrieval mode.
+            fusion: How hybrid mode fuses its two rankings.
+
         Raises:
-            retrieval.store.IndexNotFoundError: No index in ``index_dir``.
+            retrieval.store.IndexNotFoundError: No index there.
             retrieval.store.ModelMismatchError: The index was built with another model.
         """
+        self.store = open_store(index)
         self.embedder = embedder
         self.mode = mode
         self.fusion = fusion
-        self.reader = IndexReader(index_dir)
-        self.reader.check_model(embedder.model_id)
-        note_embedder(index_dir, self.reader.embedder, embedder.name)
+        self._reader = self.store.reader()
+        self._reader.check_model(embedder.model_id)
+        note_embedder(self.store.location, self._reader.embedder, embedder.name)
         self._names: tuple[int, Transliterations] | None = None
         self._names_lock = threading.Lock()
 
-    def translate(self, question: str) -> dict[str, float]:
+    @property
+    def index(self) -> Reader:
+        """The index as published now (switched to newer data when a writer published)."""
+        if self._reader.refresh():
+            self._reader.check_model(self.embedder.model_id)
+        return self._reader
+
+    def translate(self, question: str, index: Reader | None = None) -> dict[str, float]:
         """The weighted Chinese terms of an English question, as this index spells them.
 
         See :func:`retrieval.crosslingual.translate`; the pinyin of the index's words is
         indexed once per generation, at the first English question.
         """
-        # Generation first: should a new one be loaded in between, the names built from
-        # its words are labelled with the older number and simply built again next time.
-        generation = self.reader.generation
-        lexical = self.reader.lexical
+        index = index or self.index
+        # The generation first: should a newer one be loaded in between, the names built
+        # from its words are labelled with the older one and simply built again next time.
+        generation = index.generation
+        vocabulary = index.vocabulary()
         with self._names_lock:
             if self._names is None or self._names[0] != generation:
-                self._names = (generation, Transliterations(lexical.vocabulary))
+                self._names = (generation, Transliterations(vocabulary))
             names = self._names[1]
-        return translate(question, lexical.vocabulary, names)
+        return translate(question, vocabulary, names)
 
     def search(
         self,
@@ -116,8 +147,8 @@ class Searcher:
         *,
         mode: Mode | None = None,
         filters: Filters | None = None,
-    ) -> list[ScoredChunk]:
-        """Return the ``k`` chunks that best match ``question``, best first.
+    ) -> SearchResult:
+        """The ``k`` chunks that best match ``question``, best first.
 
         Args:
             question: The question.
@@ -125,77 +156,76 @@ class Searcher:
             mode: ``dense``, ``lexical`` or ``hybrid`` (default: the searcher's).
             filters: Restrict to issues by date or id.
         """
-        if self.reader.refresh():
-            self.reader.check_model(self.embedder.model_id)
+        index = self.index
         mode = mode or self.mode
-        reader = self.reader
-        allowed = None
-        if filters:
-            allowed = reader.chunk_ids(filters.since, filters.until, filters.issue)
         depth = max(CANDIDATES, k + _SPARE)
+        chinese = bool(_CJK.search(question))
+        terms = None if chinese else self.translate(question, index)
+        lexical_query: LexicalQuery = question if terms is None else terms
 
         query = None
         dense: dict[int, float] = {}
         if mode != "lexical":
             query = self.embedder.embed_query(question)
-            dense = dict(reader.search(query, depth, allowed))
-        lexical = None
+            dense = dict(index.dense_search(query, depth, filters))
+        lexical: dict[int, float] = {}
         if mode != "dense":
-            if _CJK.search(question):
-                lexical = reader.lexical.scores(question, allowed)
-            else:
-                lexical = reader.lexical.weighted_scores(self.translate(question), allowed)
-        lex_top = dict(lexical.top(depth)) if lexical is not None else {}
+            lexical = dict(index.lexical_search(lexical_query, depth, filters))
 
         if mode == "dense":
             ranked = list(dense.items())
         elif mode == "lexical":
-            ranked = list(lex_top.items())
+            ranked = list(lexical.items())
         else:
-            weight = DENSE_WEIGHT if _CJK.search(question) else DENSE_WEIGHT_NO_CJK
-            ranked = self._fuse(query, dense, lex_top, lexical, weight)
+            weight = DENSE_WEIGHT if chinese else DENSE_WEIGHT_NO_CJK
+            ranked = self._fuse(index, query, dense, lexical, lexical_query, weight)
         ranked = ranked[: k + _SPARE]
-        records = reader.chunks([chunk_id for chunk_id, _ in ranked])
+        records = index.chunks([chunk_id for chunk_id, _ in ranked])
         ranked = [(i, s) for i, s in ranked if i in records][:k]
         cosines = dense
         if query is not None and any(i not in dense for i, _ in ranked):
-            cosines = dense | self._cosines(query, [i for i, _ in ranked if i not in dense])
-        return [
+            cosines = dense | _cosines(index, query, [i for i, _ in ranked if i not in dense])
+        bm25 = lexical
+        if mode != "dense" and any(i not in lexical for i, _ in ranked):
+            missing = [i for i, _ in ranked if i not in lexical]
+            bm25 = lexical | index.lexical_scores(lexical_query, missing)
+        hits = [
             ScoredChunk(
                 chunk=records[i],
                 score=score,
                 dense=cosines.get(i) if query is not None else None,
-                lexical=lexical.get(i) if lexical is not None else None,
+                lexical=bm25.get(i, 0.0) if mode != "dense" else None,
             )
             for i, score in ranked
         ]
-
-    def _cosines(self, query: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
-        if not chunk_ids:
-            return {}
-        vectors = self.reader.vectors(chunk_ids)
-        return dict(zip(chunk_ids, (vectors @ query).tolist(), strict=True))
+        return SearchResult(hits, query, terms)
 
     def _fuse(
         self,
+        index: Reader,
         query: np.ndarray,
         dense: dict[int, float],
-        lex_top: dict[int, float],
-        lexical: LexicalScores,
+        lexical: dict[int, float],
+        lexical_query: LexicalQuery,
         dense_weight: float,
     ) -> list[tuple[int, float]]:
         if self.fusion == "rrf":
             scores: dict[int, float] = {}
-            for ranking, weight in ((dense, dense_weight), (lex_top, 1 - dense_weight)):
+            for ranking, weight in ((dense, dense_weight), (lexical, 1 - dense_weight)):
                 for rank, chunk_id in enumerate(ranking):
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
             return sorted(scores.items(), key=lambda item: -item[1])
-        candidates = list(dict.fromkeys([*dense, *lex_top]))
+        candidates = list(dict.fromkeys([*dense, *lexical]))
         if not candidates:  # e.g. a date filter that no issue matches
             return []
-        cos = dense | self._cosines(query, [i for i in candidates if i not in dense])
+        # Every candidate gets both scores: its exact cosine from the stored vector, its
+        # BM25 score from the index (0 where the question's words are absent).
+        cos = dense | _cosines(index, query, [i for i in candidates if i not in dense])
+        bm = lexical | index.lexical_scores(
+            lexical_query, [i for i in candidates if i not in lexical]
+        )
         cosines = np.array([cos[i] for i in candidates])
-        bm25 = np.array([lex_top[i] if i in lex_top else lexical.get(i) for i in candidates])
+        bm25 = np.array([bm[i] for i in candidates])
         # Cosines of e5 crowd into a narrow band (0.75–0.9): stretched to the candidates'
         # range they weigh as much as BM25 scaled to its best; scaling cosines by their
         # maximum alone let BM25 decide almost every ranking.
@@ -205,3 +235,10 @@ class Searcher:
         fused = dense_weight * dense_part + (1 - dense_weight) * lexical_part
         order = np.argsort(-fused, kind="stable")
         return [(candidates[i], float(fused[i])) for i in order]
+
+
+def _cosines(index: Reader, query: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+    if not chunk_ids:
+        return {}
+    vectors = index.vectors(chunk_ids)
+    return dict(zip(chunk_ids, (vectors @ query).tolist(), strict=True))

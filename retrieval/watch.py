@@ -20,7 +20,7 @@ from retrieval.embed import Embedder
 from retrieval.ingest import find_files, ingest
 from retrieval.parse import group_issue_files
 from retrieval.parse.files import ISSUE_SUFFIXES
-from retrieval.store import StoreError
+from retrieval.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _with_siblings(folder: Path, changed: list[Path]) -> list[Path]:
 
 def watch(
     folder: Path,
-    index_dir: Path,
+    index: Store,
     embedder: Embedder,
     *,
     quiet: float = 3.0,
@@ -84,7 +84,7 @@ def watch(
 
     Args:
         folder: The folder to watch (recursively).
-        index_dir: The index folder.
+        index: The index.
         embedder: The embedding model.
         quiet: Seconds a file's size must stay the same before it is ingested.
         poll: Seconds between checks.
@@ -97,21 +97,21 @@ def watch(
     observer.schedule(pending, str(folder), recursive=True)
     observer.start()
     try:
-        _run(find_files([folder]), index_dir, embedder, batch_size)
+        _run(find_files([folder]), index, embedder, batch_size)
         while not stop.wait(poll):
             if ready := pending.settled(quiet):
-                _run(_with_siblings(folder, ready), index_dir, embedder, batch_size)
+                _run(_with_siblings(folder, ready), index, embedder, batch_size)
     finally:
         observer.stop()
         observer.join()
 
 
-def _run(paths: list[Path], index_dir: Path, embedder: Embedder, batch_size: int | None) -> None:
+def _run(paths: list[Path], index: Store, embedder: Embedder, batch_size: int | None) -> None:
     if not paths:
         return
     try:
         # Waits for a manual ingest that holds the lock instead of dropping the files.
-        report = ingest(paths, index_dir, embedder, batch_size=batch_size, wait=600)
+        report = ingest(paths, index, embedder, batch_size=batch_size, wait=600)
     except StoreError as exc:
         log.error("ingest of %d files failed: %s", len(paths), exc)
         return

@@ -8,7 +8,7 @@ The steps, each a module of this package:
 * :mod:`~retrieval.parse.decode` detects the encoding of a text file;
 * :mod:`~retrieval.parse.pdf` lays out a PDF's text layer, columns kept apart, headlines
   (printed larger) marked as headings; :mod:`~retrieval.parse.ocr` reads scanned pages
-  and page images with Tesseract and lays them out the same way;
+  and page images with RapidOCR and lays them out the same way;
 * :mod:`~retrieval.parse.articles` recognises the layout of the text and splits it:
   structured issues (:mod:`~retrieval.parse.structured`, articles between ``====``
   lines), pages with marked headlines (:mod:`~retrieval.parse.marked`), hard-wrapped

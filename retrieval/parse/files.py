@@ -59,7 +59,7 @@ def read_issue(path: Path) -> Issue:
     each article's ``page`` is its page in the PDF, counted from 1 (or from the page a
     sidecar states). PDF pages without text (scans) and page images (.png, .jpg, .jpeg,
     .tif, .tiff; a multi-frame TIFF is several pages) are OCR'd by
-    :mod:`retrieval.parse.ocr` (Tesseract, about 15 s an A4 page) into the same kind of
+    :mod:`retrieval.parse.ocr` (RapidOCR, 6–9 s an A4 page) into the same kind of
     text, and numbered the same way.
 
     Metadata comes from, in order of precedence (explicit metadata wins over
@@ -81,7 +81,7 @@ def read_issue(path: Path) -> Issue:
 
     Raises:
         BadFileError: The file is not a supported type, cannot be read or decoded, is
-            empty, is a damaged image or PDF, needs OCR while Tesseract is not installed,
+            empty, is a damaged image or PDF, needs OCR while the engine is not installed,
             carries invalid metadata, or holds no article.
     """
     file = _read_file(Path(path))
@@ -141,7 +141,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
       then the metadata of the first file read, the date in the name, and the masthead
       of the first page with text.
 
-    A page file that cannot be read (a damaged scan, a scan when Tesseract is missing) or holds no
+    A page file that cannot be read (a damaged scan, a scan without the OCR engine) or holds no
     article is skipped and reported, so the rest of the issue is still read. When two
     files give the same page (``2024-03-01_03.pdf`` and its OCR'd
     ``2024-03-01_03.txt``), the first one in name order that can be read is used, the

@@ -1,69 +1,68 @@
 """OCR of page images and scanned PDF pages, laid out like a PDF's text layer.
 
 Scanned issues come as page images or as PDFs of images, without text. They are read by
-Tesseract (Debian's tesseract-ocr with tesseract-ocr-chi-sim and tesseract-ocr-chi-tra)
+RapidOCR (PP-OCR models on ONNX Runtime, shipped in its wheel: nothing is downloaded)
 and their text is laid out the way :func:`retrieval.parse.pdf.extract_pages` lays out a
 text layer: one string per page, one paragraph, headline or label per line, so that
 :func:`retrieval.parse.split_articles` reads both alike.
 
-Engine. Measured on six A4 pages at 300 dpi rendered by ``benchmarks/ocr_render.py``
-(three columns of corpus articles, scan noise; three Simplified, three Traditional),
-character error rate without whitespace and seconds per page on one CPU:
+Engine. Measured side by side on six A4 pages at 300 dpi rendered by
+``benchmarks/ocr_render.py`` (three columns of corpus articles, scan noise; three
+Simplified, three Traditional), alternating page by page on an idle 2-CPU machine:
+character error rate of the laid-out page without whitespace, and seconds per page (a
+page alone in a new process; then all six through :func:`ocr_images`, which reads
+Tesseract's pages two at a time and RapidOCR's one at a time on both CPUs):
 
-===========================  ==============  ==============  ===========
-engine                       Simplified CER  Traditional     s/page
-===========================  ==============  ==============  ===========
-Tesseract 5.3 (this module)  2.2–4.8%        1.6–3.8%        10.4–13.7
-rapidocr_onnxruntime 1.4.4   0.3–0.6%        6.4–9.1%        8–27
-===========================  ==============  ==============  ===========
+====================================  ==============  ==============  ========  ========
+engine                                Simplified CER  Traditional     s, alone  s, six
+====================================  ==============  ==============  ========  ========
+RapidOCR 3.10 (PP-OCRv6 small)        0.18–0.29%      0.35–0.57%      8.6–9.3   6.4
+Tesseract 5.3 (before this version)   2.6–5.5%        1.6–2.6%        10.3–10.9 4.8
+====================================  ==============  ==============  ========  ========
 
-(Tesseract with the page's model, chosen per page as :func:`_script` says, script
-detection included; rapidocr (PP-OCRv4 mobile, its wheel ships its models and runs
-offline) with its lines put in column order by hand, as it gives lines without any
-layout.) rapidocr reads Simplified text far better, but drops or simplifies many
-Traditional characters (監, 聯, 誌; 車 as 车), is up to twice as slow, returns no
-blocks, columns or reading order, and needs onnxruntime and opencv-python (some 80 MB)
-besides; Tesseract is a Debian package with models for both scripts. Tesseract is kept;
-rapidocr is the candidate should Simplified accuracy matter more than these.
+(Tesseract was run with the page's model, chi_sim or chi_tra, chosen per page from a
+strip read with both; RapidOCR's one model reads both scripts.) Over three rendered
+issues (``benchmarks/ocr.py --real-ocr``) RapidOCR found every article boundary (F1 1.0
+against Tesseract's 0.96 Simplified, 0.90 Traditional) and read 80–82% of the
+headlines exactly (91–95% punctuation aside) against Tesseract's 27–36%: Tesseract
+misread the large bold headline type. It is a
+third slower per page in a batch, and needs OpenCV (headless) and its models, some
+80 MB of wheels, where Tesseract was a system package.
 
-Layout. Tesseract's page segmentation finds the columns, but not always (it read two
-columns with headlines side by side as one, line by line), and its boxes of Chinese
-words are a character off at times. So its lines are laid out again, by the layout of
-:mod:`retrieval.parse.pdf` (columns cut at gutters, read one after the other, lines
-joined into paragraphs from their geometry), from segments made thus:
+Layout. The engine gives text lines with a box per character (per word in Latin
+lines), but no columns or reading order, and a line may run across a gutter. So its
+lines are laid out by the layout of :mod:`retrieval.parse.pdf` (columns cut at gutters,
+read one after the other, lines joined into paragraphs from their geometry), from
+segments made thus:
 
 1. A line is cut where a blank strip as wide as a gutter runs through it in the image
    (1.6 characters); a blank of a character's width is a space (a masthead's items), as
    is the gap between Latin words; Chinese characters are joined without spaces.
-2. A segment's text size is the median height of the ink of its Han characters (a
-   box can be half as tall again as its glyphs, mostly on short lines, which made the
-   last line of a paragraph look like a headline), snapped to the sizes printed. Lines
-   set larger than the body text are the headlines, marked as headings.
-3. Lines Tesseract split on a lone printed row (a masthead) are joined again; quote
-   marks it sees in blank space, and specks, are dropped.
+2. A segment's text size is the median height of the ink of its Han characters (the
+   engine's boxes are as tall as their line's, padded), snapped to the sizes printed.
+   Lines set larger than the body text are the headlines, marked as headings.
+3. Lines the engine split on a lone printed row (a masthead) are joined again; marks it
+   sees in blank space, and specks, are dropped.
 
 Blocks are separated by a blank line, paragraphs by a line break.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
+import functools
 import itertools
 import logging
-import os
-import shutil
 import statistics
-import subprocess
+import threading
 import time
 import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -75,22 +74,12 @@ __all__ = ["ocr_available", "ocr_images", "ocr_pdf"]
 
 log = logging.getLogger(__name__)
 
-_TESSERACT = "tesseract"
-_LANGUAGES = ("chi_sim", "chi_tra")
-# The strip a page's script is told from: a sixth of the page, at least two inches.
-_PROBE = 1 / 6
-_PROBE_INCHES = 2
-_TRADITIONAL_MARGIN = 5.0  # points of mean word confidence chi_tra must lead by
-_PACKAGES = "tesseract-ocr, tesseract-ocr-chi-sim and tesseract-ocr-chi-tra"
-# Tesseract's own guess of the resolution is often far off (it said 515 for a 300 dpi
-# page), and its Chinese models want the true one.
-_DEFAULT_DPI = 300
-_MIN_DPI, _MAX_DPI = 70, 1200
+_PACKAGE = "the rapidocr package (pip install rapidocr)"
+_ENGINE_LOCK = threading.Lock()
 _RENDER_DPI = 300  # scanned PDF pages are rasterised at this resolution
 # A4 at 600 dpi is 35 megapixels; anything far beyond it is a decompression bomb, or
-# would take Tesseract minutes a page.
+# would take the engine minutes a page.
 _MAX_PIXELS = 80_000_000
-_TIMEOUT = 600.0  # seconds a page may take (an A4 page takes about 12 s)
 
 # Distances in fractions of the text size of the line or page concerned (its glyphs'
 # height, about one em).
@@ -108,16 +97,15 @@ _INK = 128  # gray levels under this are ink
 
 
 def ocr_available() -> bool:
-    """Whether Tesseract and its Chinese models (Simplified and Traditional) are installed."""
+    """Whether the OCR engine (RapidOCR, with its Chinese models) can be loaded."""
     return _missing() is None
 
 
 def ocr_images(images: Sequence[Path | Image.Image]) -> list[str]:
     """OCR page images (PNG, JPEG, TIFF, …): one string per page.
 
-    A multi-frame TIFF gives one page per frame. Pages are read in parallel, one
-    Tesseract process per CPU; an A4 page at 300 dpi takes about 12 s of
-    one CPU.
+    A multi-frame TIFF gives one page per frame. Pages are read one after the other,
+    each on every CPU: an A4 page at 300 dpi takes 6–9 s on two.
 
     Args:
         images: Image files, or images already loaded.
@@ -127,17 +115,17 @@ def ocr_images(images: Sequence[Path | Image.Image]) -> list[str]:
         ("" for a page without text).
 
     Raises:
-        BadFileError: Tesseract or its Chinese models are missing, a file is not an
+        BadFileError: The OCR engine cannot be loaded, a file is not an
             image, is damaged or truncated, or is too large to be a page; an image
             given directly is named ``<image N>`` (N from 1).
     """
-    pages: list[tuple[Path, Image.Image, int]] = []
+    pages: list[tuple[Path, Image.Image]] = []
     for number, image in enumerate(images, start=1):
         if isinstance(image, Image.Image):
             name = Path(f"<image {number}>")
-            pages.append((name, _page_image(name, image), _dpi(image)))
+            pages.append((name, _page_image(name, image)))
         else:
-            pages.extend((Path(image), frame, dpi) for frame, dpi in _load_frames(Path(image)))
+            pages.extend((Path(image), frame) for frame in _load_frames(Path(image)))
     if not pages:
         return []
     _require_engine(pages[0][0], "page image")
@@ -150,7 +138,7 @@ def ocr_pdf(path: Path) -> list[str]:
     Pages with text keep their text layer, laid out by
     :func:`retrieval.parse.pdf.extract_pages`; pages without any (scans) are rasterised
     at 300 dpi by PDFium and OCR'd, so a PDF of scans with a few born-digital pages is
-    read whole. OCR takes about 12 s of one CPU per A4 page.
+    read whole. OCR takes 6–9 s per A4 page on two CPUs.
 
     Args:
         path: The PDF file.
@@ -160,7 +148,7 @@ def ocr_pdf(path: Path) -> list[str]:
 
     Raises:
         BadFileError: The PDF cannot be read (see ``extract_pages``), or it has pages
-            without text and Tesseract or its Chinese models are missing.
+            without text and the OCR engine cannot be loaded.
     """
     # Imported here: pdfplumber and PDFium take a noticeable time to load, and text-only
     # runs never need them.
@@ -188,7 +176,7 @@ def ocr_pdf(path: Path) -> list[str]:
             "%s: no text layer on page %s, left out: install %s to OCR it",
             path,
             ", ".join(str(n + 1) for n in blank),
-            _PACKAGES,
+            _PACKAGE,
         )
         return pages
     images = _render_pdf_pages(path, blank)
@@ -215,7 +203,7 @@ def _pdf_has_no_text(path: Path) -> bool:
         pdf.close()
 
 
-def _render_pdf_pages(path: Path, numbers: list[int]) -> list[tuple[Path, Image.Image, int]]:
+def _render_pdf_pages(path: Path, numbers: list[int]) -> list[tuple[Path, Image.Image]]:
     import pypdfium2
 
     pdf = pypdfium2.PdfDocument(path)
@@ -228,37 +216,31 @@ def _render_pdf_pages(path: Path, numbers: list[int]) -> list[tuple[Path, Image.
             if width * height * scale * scale > _MAX_PIXELS:
                 scale = (_MAX_PIXELS / (width * height)) ** 0.5
             bitmap = page.render(scale=scale, grayscale=True)
-            images.append((path, bitmap.to_pil().convert("L"), round(scale * 72)))
+            images.append((path, bitmap.to_pil().convert("L")))
         return images
     finally:
         pdf.close()
 
 
 def _missing() -> str | None:
-    """What of Tesseract is missing: the program, a language, or nothing (None)."""
-    program = shutil.which(_TESSERACT)
-    if program is None:
-        return "the tesseract program"
+    """Why the OCR engine cannot be loaded, or None when it can."""
     try:
-        listed = subprocess.run(
-            [program, "--list-langs"], capture_output=True, text=True, timeout=60, check=True
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return "a working tesseract program"
-    missing = [lang for lang in _LANGUAGES if lang not in listed]
-    return f"the {' and '.join(missing)} language data" if missing else None
+        import rapidocr  # noqa: F401
+    except ImportError as err:  # OpenCV can fail to load too (a missing system library)
+        return str(err)
+    return None
 
 
 def _require_engine(path: Path, what: str) -> None:
     missing = _missing()
     if missing:
         raise BadFileError(
-            path, f"{what}: install {_PACKAGES} to OCR it ({missing} missing), or OCR it first"
+            path, f"{what}: install {_PACKAGE} to OCR it ({missing}), or OCR it first"
         )
 
 
-def _load_frames(path: Path) -> Iterator[tuple[Image.Image, int]]:
-    """The pages of an image file, grayscale, with their resolution."""
+def _load_frames(path: Path) -> Iterator[Image.Image]:
+    """The pages of an image file, grayscale."""
     try:
         # Beyond Pillow's own limit (twice its warning threshold) it refuses to open a
         # file at all; below it, this module's smaller limit applies.
@@ -276,7 +258,7 @@ def _load_frames(path: Path) -> Iterator[tuple[Image.Image, int]]:
         for frame in range(getattr(image, "n_frames", 1)):
             try:
                 image.seek(frame)
-                yield _page_image(path, image), _dpi(image)
+                yield _page_image(path, image)
             except (OSError, SyntaxError, ValueError, EOFError) as err:
                 raise BadFileError(path, f"damaged image: {err}") from err
 
@@ -300,114 +282,96 @@ def _page_image(path: Path, image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def _dpi(image: Image.Image) -> int:
-    """The resolution an image states, when plausible; else 300 dpi."""
-    stated = image.info.get("dpi")
-    try:
-        dpi = round(float(stated[0])) if stated else 0
-    except (TypeError, ValueError, IndexError):
-        dpi = 0
-    return dpi if _MIN_DPI <= dpi <= _MAX_DPI else _DEFAULT_DPI
+def _ocr_pages(pages: list[tuple[Path, Image.Image]]) -> list[str]:
+    """OCR pages one after the other (the engine uses every CPU), logging each page."""
+    return [_ocr_page(path, image, index, len(pages)) for index, (path, image) in enumerate(pages)]
 
 
-def _ocr_pages(pages: list[tuple[Path, Image.Image, int]]) -> list[str]:
-    """OCR pages in parallel, one Tesseract process per CPU, logging each page."""
-    workers = max(1, min(len(pages), os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda job: _ocr_page(*job[1], job[0], len(pages)), enumerate(pages)))
-
-
-def _ocr_page(path: Path, image: Image.Image, dpi: int, index: int, count: int) -> str:
+def _ocr_page(path: Path, image: Image.Image, index: int, count: int) -> str:
     started = time.perf_counter()
-    language = _script(path, image, dpi)
-    text = _layout(_parse_tsv(_tesseract(path, image, dpi, language, "tsv")), np.asarray(image))
+    text = _layout(_read_lines(image), np.asarray(image))
     log.info(
-        "%s: OCR page %d/%d (%s): %d characters in %.1f s",
+        "%s: OCR page %d/%d: %d characters in %.1f s",
         path,
         index + 1,
         count,
-        language,
         len(text),
         time.perf_counter() - started,
     )
     return text
 
 
-def _script(path: Path, image: Image.Image, dpi: int) -> str:
-    """The language model for a page: the one that reads a strip of it more confidently.
+@functools.cache
+def _engine() -> Any:
+    """The OCR engine, loaded once (about a second): RapidOCR with the models its wheel
+    ships, on ONNX Runtime, one thread per CPU."""
+    # Imported here: OpenCV and the models take a noticeable time to load.
+    from rapidocr import RapidOCR
 
-    Each model reads the other script too, in its own (chi_sim reads 國 as 国), so a
-    page is read with the model of its script: measured on rendered pages, chi_sim
-    misreads 2-5% of the characters of Simplified pages and chi_tra 1-4% of Traditional
-    ones, while chi_sim+chi_tra misreads 11% of Simplified ones. The strip, a sixth of
-    the page (two inches at least; a small page whole) across its middle, is read with
-    both. Their mean word confidences differed by 3-5 points for chi_sim on Simplified
-    pages and by 9-17 for chi_tra on Traditional ones (but a strip of a small page once
-    gave chi_tra 3 more on a Simplified one): chi_tra needs a lead of 5. The strip takes
-    about a third of the page's time.
-    """
-    height = max(image.height * _PROBE, _PROBE_INCHES * dpi)
-    if 2 * height < image.height:
-        top = (image.height - height) / 2
-        image = image.crop((0, round(top), image.width, round(top + height)))
-    simplified = _confidence(path, image, dpi, "chi_sim")
-    traditional = _confidence(path, image, dpi, "chi_tra")
-    return "chi_tra" if traditional > simplified + _TRADITIONAL_MARGIN else "chi_sim"
-
-
-def _confidence(path: Path, image: Image.Image, dpi: int, language: str) -> float:
-    """The mean confidence of the words Tesseract reads in an image (0 for none)."""
-    tsv = _tesseract(path, image, dpi, language, "tsv")
-    rows = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
-    confidences = [float(row["conf"]) for row in rows if row["level"] == "5" and row["text"]]
-    return statistics.mean(confidences) if confidences else 0.0
+    return RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
 
 
 @dataclass(frozen=True, slots=True)
 class _Word:
-    """A word as Tesseract found it; pixels from the image's top-left corner."""
+    """A word as the engine found it (a Han character, a Latin word or number, a mark);
+    pixels from the image's top-left corner."""
 
     text: str
     x0: int
     x1: int
     top: int
     bottom: int
-    spaced: bool = False  # a wide blank before it is a space
+    spaced: bool = False  # a blank before it is a space
 
 
-def _tesseract(path: Path, image: Image.Image, dpi: int, language: str, output: str) -> str:
-    """Run Tesseract on an image: its ``txt`` or ``tsv`` output."""
-    png = io.BytesIO()
-    image.save(png, "PNG", compress_level=1)
-    # One thread per process: Tesseract's OpenMP threads slow it down several times
-    # (44 s instead of 10.5 s a page measured on two CPUs); pages run in parallel instead.
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    command = [_TESSERACT, "-", "-", "-l", language, "--dpi", str(dpi), output]
-    try:
-        done = subprocess.run(
-            command, input=png.getvalue(), capture_output=True, timeout=_TIMEOUT, env=env
+def _read_lines(image: Image.Image) -> list[list[_Word]]:
+    """The text lines the engine finds on a page, as their words, in its order."""
+    with _ENGINE_LOCK:  # one page at a time: the engine is not documented thread-safe
+        result = _engine()(np.asarray(image.convert("RGB")), return_word_box=True)
+    if not result.txts:
+        return []
+    lines = [
+        _words(text, boxes) for text, boxes in zip(result.txts, result.word_results, strict=True)
+    ]
+    return [words for words in lines if words]
+
+
+def _words(text: str, boxes: Sequence[tuple[str, float, Any]]) -> list[_Word]:
+    """A line's words from the engine's text and its boxes of characters or words.
+
+    The boxes are of the line's characters, or of its words in mostly Latin lines,
+    without the spaces the text has. Han characters stay one a word, as the layout
+    measures their ink one by one; letters and digits that touch are joined into a
+    word, so that spaces go between words alone.
+    """
+    words: list[_Word] = []
+    position = 0
+    for piece, _, quad in boxes:
+        piece = "".join(piece.split())
+        start = position
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if not piece or quad is None or text[position : position + len(piece)] != piece:
+            return []  # text and boxes disagree: no trustworthy geometry for the line
+        position += len(piece)
+        xs, ys = [round(x) for x, _ in quad], [round(y) for _, y in quad]
+        word = _Word(
+            piece, min(xs), max(xs), min(ys), max(ys), spaced=position - len(piece) > start
         )
-    except subprocess.TimeoutExpired as err:
-        raise BadFileError(path, f"OCR took more than {_TIMEOUT:.0f} s for a page") from err
-    except OSError as err:
-        raise BadFileError(path, f"cannot run tesseract: {err}") from err
-    if done.returncode:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise BadFileError(path, f"OCR failed: {message[-1] if message else done.returncode}")
-    return done.stdout.decode("utf-8", errors="replace")
-
-
-def _parse_tsv(tsv: str) -> list[list[_Word]]:
-    """The lines of Tesseract's TSV output, as their words (level 5), in its order."""
-    lines: dict[tuple[str, str, str], list[_Word]] = {}
-    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
-        text = (row.get("text") or "").strip()
-        if row["level"] != "5" or not text:
+        if words and not word.spaced and _is_latin(words[-1].text[-1]) and _is_latin(piece[0]):
+            before = words[-1]
+            word = _Word(
+                before.text + piece,
+                before.x0,
+                word.x1,
+                min(before.top, word.top),
+                max(before.bottom, word.bottom),
+                before.spaced,
+            )
+            words[-1] = word
             continue
-        left, top = int(row["left"]), int(row["top"])
-        word = _Word(text, left, left + int(row["width"]), top, top + int(row["height"]))
-        lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), []).append(word)
-    return list(lines.values())
+        words.append(word)
+    return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,8 +410,8 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
     # Imported here: pdfplumber takes a noticeable time to load.
     from retrieval.parse import pdf
 
-    # Tesseract sees quote marks in wide blanks, a gutter or a masthead's spaces:
-    # punctuation without ink under its box is dropped.
+    # An engine may see quote marks in wide blanks, a gutter or a masthead's spaces
+    # (Tesseract did): punctuation without ink under its box is dropped.
     lines = [
         inked
         for words in lines
@@ -489,7 +453,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
 
 
 def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
-    """Lines Tesseract split on one printed row (a masthead's items) joined again.
+    """Lines the engine split on one printed row (a masthead's items) joined again.
 
     So they are when they stand side by side closer than a gutter, in one size, with no
     line right above or below them (a column's lines have), as a masthead's do; else
@@ -527,10 +491,10 @@ def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
 def _to_ink(pixels: np.ndarray, word: _Word) -> _Word | None:
     """A word's box cut down to the rows its glyphs ink; None for punctuation without ink.
 
-    Tesseract's boxes of Chinese words are often far taller than their glyphs (61
-    pixels for glyphs of 44, mostly on short lines), which made the last lines of
-    paragraphs look like headlines; the ink does not lie. Letters without ink under
-    their box keep it.
+    The engine's boxes of characters are as tall as the line it detected, padded
+    (Tesseract's were up to 61 pixels for glyphs of 44, mostly on short lines, which
+    made the last lines of paragraphs look like headlines); the ink does not lie.
+    Letters without ink under their box keep it.
     """
     box = pixels[max(word.top, 0) : word.bottom, max(word.x0, 0) : word.x1]
     rows = np.flatnonzero((box < _INK).any(axis=1)) if box.size else box
@@ -543,8 +507,8 @@ def _to_ink(pixels: np.ndarray, word: _Word) -> _Word | None:
 def _wide_blanks(pixels: np.ndarray, words: list[_Word], line: _Run) -> list[tuple[int, int]]:
     """The blank strips as wide as a character across a line: (left, right) in pixels.
 
-    Tesseract's word boxes cannot tell: they are often a character narrower or wider
-    than their glyphs. The image can.
+    The engine's boxes cannot tell: they are estimated from where it read each
+    character, often a fraction of one off. The image can.
     """
     x0, x1 = min(word.x0 for word in words), max(word.x1 for word in words)
     margin = _MARGIN * line.size
@@ -564,9 +528,10 @@ def _wide_blanks(pixels: np.ndarray, words: list[_Word], line: _Run) -> list[tup
 def _split(words: list[_Word], blanks: list[tuple[int, int]], size: float) -> list[_Run]:
     """A line's words cut into runs at its gutters, with spaces at its wide blanks.
 
-    A blank as wide as a gutter cuts the line (Tesseract sometimes reads a line across
-    columns) between the words whose box centres stand on either side of its centre:
-    boxes may be a character off, but not by half a gutter. A narrower blank is a space
+    A blank as wide as a gutter cuts the line (an engine may read a line across
+    columns, where a headline's line meets the next column's) between the words whose
+    box centres stand on either side of its centre: boxes may be a character off, but
+    not by half a gutter. A narrower blank is a space
     (a masthead's, a headline's) between letters whose boxes stand on either side of
     it, give or take their unsteadiness; not next to punctuation, whose own blank it
     widens, nor inside a word, as the blank of "、" in "F、G" is. ``size`` is the line's
@@ -616,8 +581,8 @@ def _snap_sizes(runs: list[_Run]) -> list[float]:
 
 
 def _run_text(words: list[_Word]) -> str:
-    """Words joined without spaces (Tesseract cuts Chinese text into a word per
-    character or so), but between Latin letters and digits and at wide blanks."""
+    """Words joined without spaces (a Han character is a word of its own), but between
+    Latin words and numbers and where the engine or a wide blank puts a space."""
     text = words[0].text
     for before, word in itertools.pairwise(words):
         spaced = word.spaced or (_is_latin(before.text[-1]) and _is_latin(word.text[0]))

@@ -21,6 +21,7 @@ from bot.library import Library
 from retrieval.config import ANSWER_MARGIN, Settings
 from retrieval.embed import Embedder
 from retrieval.ingest import ingest
+from retrieval.store import open_store
 from tests.bot.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def index_dir(
 def bot_settings(index_dir: Path, bulletins: Path, **changes: object) -> Settings:
     """Bot settings for the tests, independent of the environment; ADMIN is the admin."""
     defaults: dict[str, object] = {
-        "index_dir": index_dir,
+        "index": str(index_dir),
         "bulletins_dir": bulletins,
         "telegram_token": None,
         "telegram_token_file": None,
@@ -122,7 +123,7 @@ def run_bot(settings: Settings, embedder: Embedder, token: str = TOKEN) -> Itera
     """
     with FakeTelegram(token) as fake:
         settings = dataclasses.replace(settings, telegram_api_base_url=fake.base_url)
-        library = Library(settings.index_dir, settings.bulletins_dir, embedder)
+        library = Library(open_store(settings.index), settings.bulletins_dir, embedder)
         application = build_application(settings, token, library)
         application.bot_data[SERVICES].album_wait = ALBUM_WAIT
         loop = asyncio.new_event_loop()

@@ -43,29 +43,63 @@ def _under_mount(path: Path, mounts: dict[PurePosixPath, str]) -> str:
     return source
 
 
-def test_services_are_the_bot_and_a_one_shot_ingest(compose):
+def test_services_are_the_bot_a_one_shot_ingest_and_milvus_on_demand(compose):
     services = compose["services"]
-    assert set(services) == {"bot", "ingest"}
+    assert set(services) == {"bot", "ingest", "etcd", "minio", "milvus"}
     bot, ingest = services["bot"], services["ingest"]
     assert bot["restart"] in {"always", "unless-stopped", "on-failure"}
     assert ".env" in str(bot["env_file"])  # the token comes from an env file
     assert "profiles" not in bot
     assert ingest["profiles"] == ["ingest"] and ingest["restart"] == "no"
     assert bot["image"] == ingest["image"] and bot["build"] == ingest["build"] == "."
+    for name in ("etcd", "minio", "milvus"):
+        assert services[name]["profiles"] == ["milvus"] and "healthcheck" in services[name]
+
+
+def _index_default(service: dict) -> str:
+    """The index a service uses when .env does not set BULLETIN_QA_INDEX."""
+    value = service["environment"]["BULLETIN_QA_INDEX"]
+    [default] = re.fullmatch(r"\$\{BULLETIN_QA_INDEX:-([^}]+)\}", value).groups()
+    return default
 
 
 def test_commands_parse_with_the_cli_and_share_one_data_volume(compose):
     bot, ingest = compose["services"]["bot"], compose["services"]["ingest"]
     bot_ctx, ingest_ctx = _context(bot), _context(ingest)
     assert bot_ctx.command.name == "bot" and ingest_ctx.command.name == "ingest"
-    # Same index; ingest indexes the folder the bot's /reindex reads.
-    assert bot_ctx.params["index_dir"] == ingest_ctx.params["index_dir"]
+    # Same index, from the environment (a folder unless .env names a Milvus collection);
+    # ingest indexes the folder the bot's /reindex reads.
+    assert "--index" not in bot["command"] and "--index" not in ingest["command"]
+    index = Path(_index_default(bot))
+    assert _index_default(ingest) == str(index)
     assert list(ingest_ctx.params["paths"]) == [bot_ctx.params["bulletins_dir"]]
     # Both live on the same host folder, mounted in both services.
     bot_mounts, ingest_mounts = _mounts(bot), _mounts(ingest)
-    for ctx_path in (bot_ctx.params["index_dir"], bot_ctx.params["bulletins_dir"]):
+    for ctx_path in (index, bot_ctx.params["bulletins_dir"]):
         assert _under_mount(ctx_path, bot_mounts) == _under_mount(ctx_path, ingest_mounts)
-    assert _under_mount(bot_ctx.params["index_dir"], bot_mounts) == "./data"
+    assert _under_mount(index, bot_mounts) == "./data"
+
+
+def test_milvus_profile_is_health_checked_and_waited_for(compose):
+    services = compose["services"]
+    milvus = services["milvus"]
+    assert "9091/healthz" in " ".join(milvus["healthcheck"]["test"])
+    assert milvus["environment"]["ETCD_ENDPOINTS"] == "etcd:2379"
+    assert milvus["environment"]["MINIO_ADDRESS"] == "minio:9000"
+    assert {name: d["condition"] for name, d in milvus["depends_on"].items()} == {
+        "etcd": "service_healthy",
+        "minio": "service_healthy",
+    }
+    for name in ("bot", "ingest"):
+        # Waits for Milvus when the profile is on; starts alone when it is off.
+        assert services[name]["depends_on"]["milvus"] == {
+            "condition": "service_healthy",
+            "required": False,
+        }
+    # A Milvus address is what the services take from .env, and the CLI parses it.
+    location = "milvus://milvus:19530/bulletins"
+    ctx = cli.commands["ingest"].make_context("ingest", ["x", "--index", location])
+    assert ctx.params["index"].location == location
 
 
 def test_dockerfile_runs_the_cli_with_the_model_built_in(compose):

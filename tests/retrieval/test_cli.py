@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from retrieval.cli import cli
-from retrieval.store import open_writer
+from retrieval.store.local import open_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
@@ -297,3 +297,48 @@ def test_show_does_not_load_the_model(seeded):
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code, str(seeded[1])], check=True, cwd=ROOT)
+
+
+def test_migrate_gives_an_index_that_answers_the_same(seeded, tmp_path):
+    _, index = seeded
+    copy = tmp_path / "copy"
+    result = run("migrate", index, copy, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert len(report["copied"]) == 2 and report["skipped"] == []
+    question = "白漳河河道城区段全长多少米？"
+    asked = [json.loads(run("ask", question, "--json", "--index", i).output) for i in (index, copy)]
+    assert [h["quote"] for h in asked[0]["hits"]] == [h["quote"] for h in asked[1]["hits"]]
+    assert run("check", "--index", copy).exit_code == 0
+    again = run("migrate", index, copy)
+    assert again.exit_code == 0 and "0 issues copied" in again.output
+    same = run("migrate", index, index)
+    assert same.exit_code == 1 and "both the source and the destination" in same.output
+
+
+def test_every_command_works_on_milvus_lite(tmp_path, embedder):
+    pytest.importorskip("milvus_lite")
+    folder = tmp_path / "bulletins"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    index = f"milvus:{tmp_path / 'index.db'}"
+    result = run("ingest", folder, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert "1 added" in result.output
+    assert "0 replaced, 1 unchanged" in run("ingest", folder, "--index", index).output
+    for mode in ("hybrid", "dense", "lexical"):
+        asked = run(
+            "ask", "白漳河河道城区段全长多少米？", "--json", "--mode", mode, "--index", index
+        )
+        assert asked.exit_code == 0, asked.output
+        assert "2886米" in json.loads(asked.output)["hits"][0]["quote"]
+    listed = run("list", "--json", "--index", index)
+    assert [i["issue"] for i in json.loads(listed.output)] == ["000_d59eaba95ec30256"]
+    shown = run("show", "000_d59eaba95ec30256", "--index", index)
+    assert shown.exit_code == 0 and "人勤春来早" in shown.output
+    assert run("check", "--index", index).exit_code == 0
+    assert run("rebuild", "--index", index, "-q").exit_code == 0
+    assert run("remove", "000_d59eaba95ec30256", "--index", index).exit_code == 0
+    assert json.loads(run("list", "--json", "--index", index).output) == []
+    bad = run("list", "--index", "milvus:no-suffix")
+    assert bad.exit_code == 2 and "milvus:PATH.db" in bad.output

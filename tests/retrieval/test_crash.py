@@ -13,7 +13,7 @@ import pytest
 from retrieval.answer import answer_question
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
-from retrieval.store import IndexReader, check_index
+from retrieval.store.local import IndexReader, check_index
 
 ROOT = Path(__file__).resolve().parents[2]
 BULLETINS = ROOT / "data" / "bulletins"

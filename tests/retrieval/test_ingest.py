@@ -17,7 +17,7 @@ from retrieval.ingest import (
     split_warnings,
 )
 from retrieval.parse import read_issue
-from retrieval.store import IndexReader, check_index
+from retrieval.store.local import IndexReader, check_index
 from retrieval.watch import watch
 
 ROOT = Path(__file__).resolve().parents[2]

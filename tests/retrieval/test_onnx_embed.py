@@ -234,7 +234,7 @@ def test_index_records_its_embedder_and_says_a_mismatch_once(
     manifest = json.loads(next(seed_index.glob("gen-*/manifest.json")).read_text())
     assert manifest["embedder"] == "onnx-int8"
     for _ in range(2):
-        hits = Searcher(seed_index, onnx_embedder).search(QUESTION, 1)
+        hits = Searcher(seed_index, onnx_embedder).search(QUESTION, 1).hits
         assert "2886米" in hits[0].chunk.text
     err = capsys.readouterr().err
     assert err.count("built with the onnx-int8 embedder and is used with onnx") == 1

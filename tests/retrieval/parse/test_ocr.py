@@ -1,15 +1,15 @@
 """Tests for retrieval.parse.ocr: scanned pages and page images read by OCR.
 
 The pages are drawn at test time with Pillow in WenQuanYi Zen Hei (Debian's
-fonts-wqy-zenhei) and read back by Tesseract (Debian's tesseract-ocr,
-tesseract-ocr-chi-sim and tesseract-ocr-chi-tra; .ci/run installs them). Tests that OCR
-skip when these are absent; those of bad files and of a missing engine do not need them.
+fonts-wqy-zenhei; .ci/run installs it) and read back by RapidOCR (a dependency). Tests
+that draw skip without the font; those of bad files and of a missing engine do not need it.
 Pages are small (a few columns of a dozen lines), so that each is read in a second or two.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,12 +22,12 @@ from reportlab.pdfgen.canvas import Canvas
 
 from benchmarks.ocr_render import cer, render_issue
 from retrieval.ingest import find_files
-from retrieval.parse import BadFileError, group_issue_files, ocr, read_issue, read_issue_files
+from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
 from retrieval.parse.marked import unmark
 from retrieval.parse.ocr import ocr_available, ocr_images
 
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
-PACKAGES = "tesseract-ocr, tesseract-ocr-chi-sim and tesseract-ocr-chi-tra"
+PACKAGE = "the rapidocr package (pip install rapidocr)"
 BODY = 40  # pixels: 9.6 pt at 300 dpi
 CHARS = 14  # characters a column line holds (a headline of 10 fits)
 GUTTER = 2 * BODY
@@ -58,9 +58,14 @@ def font() -> Path:
 
 
 @pytest.fixture(scope="module")
-def tesseract(font: Path) -> None:
+def engine(font: Path) -> None:
     if not ocr_available():
-        pytest.skip(f"Tesseract with Chinese models not installed (apt-get install {PACKAGES})")
+        pytest.skip(f"OCR engine not installed: {PACKAGE}")
+
+
+def without_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import rapidocr`` fail, as it does where the package is not installed."""
+    monkeypatch.setitem(sys.modules, "rapidocr", None)
 
 
 def page(*columns: tuple[str, str], masthead: str | None = None) -> Image.Image:
@@ -95,7 +100,7 @@ def best_line(text: str, expected: str) -> float:
     return min(cer(expected, unmark(line)) for line in lines_of(text))
 
 
-def test_two_columns_are_read_one_after_the_other(tesseract: None) -> None:
+def test_two_columns_are_read_one_after_the_other(engine: None) -> None:
     [text] = ocr_images([page((A_HEAD, A_BODY), (B_HEAD, B_BODY))])
     assert cer(A_HEAD + A_BODY + B_HEAD + B_BODY, text) < 0.05
     # Each paragraph and headline on a line of its own, column A's before column B's.
@@ -112,13 +117,13 @@ def test_two_columns_are_read_one_after_the_other(tesseract: None) -> None:
     assert " " not in "".join(unmark(line) for line in lines_of(text))
 
 
-def test_traditional_page_is_read_in_traditional(tesseract: None) -> None:
+def test_traditional_page_is_read_in_traditional(engine: None) -> None:
     [text] = ocr_images([page((T_HEAD, T_BODY))])
     assert cer(T_HEAD + T_BODY, text) < 0.05
     assert "臺灣燈會" in text  # not folded to 台湾灯会
 
 
-def test_png_page_files_make_an_issue(tmp_path: Path, tesseract: None) -> None:
+def test_png_page_files_make_an_issue(tmp_path: Path, engine: None) -> None:
     page((A_HEAD, A_BODY), masthead="交城报　2024年3月1日　星期五　第1版").save(
         tmp_path / "2024-03-01_01.png"
     )
@@ -133,7 +138,7 @@ def test_png_page_files_make_an_issue(tmp_path: Path, tesseract: None) -> None:
     assert cer(B_BODY, issue.articles[1].body) < 0.05
 
 
-def test_multi_frame_tiff_is_one_page_a_frame(tmp_path: Path, tesseract: None) -> None:
+def test_multi_frame_tiff_is_one_page_a_frame(tmp_path: Path, engine: None) -> None:
     path = tmp_path / "scan.tiff"
     first, second = page((A_HEAD, A_BODY)), page((B_HEAD, B_BODY))
     first.save(path, save_all=True, append_images=[second])
@@ -142,7 +147,7 @@ def test_multi_frame_tiff_is_one_page_a_frame(tmp_path: Path, tesseract: None) -
     assert cer(A_BODY + B_BODY, "".join(a.body for a in issue.articles)) < 0.05
 
 
-def test_scanned_pdf_is_read_by_ocr_page_by_page(tmp_path: Path, tesseract: None) -> None:
+def test_scanned_pdf_is_read_by_ocr_page_by_page(tmp_path: Path, engine: None) -> None:
     path = tmp_path / "scan.pdf"
     first, second = page((A_HEAD, A_BODY)), page((T_HEAD, T_BODY))
     first.save(path, "PDF", resolution=300, save_all=True, append_images=[second])
@@ -171,21 +176,21 @@ def mixed_pdf(path: Path) -> Path:
     return path
 
 
-def test_mixed_pdf_keeps_its_text_layer_and_ocrs_the_rest(tmp_path: Path, tesseract: None) -> None:
+def test_mixed_pdf_keeps_its_text_layer_and_ocrs_the_rest(tmp_path: Path, engine: None) -> None:
     issue = read_issue(mixed_pdf(tmp_path / "mixed.pdf"))
     by_page = {a.page: a for a in issue.articles}
     assert by_page[1].headline == A_HEAD and by_page[1].body == A_BODY[:40]
     assert cer(B_BODY, by_page[2].body) < 0.05
 
 
-def test_without_tesseract_a_mixed_pdf_keeps_its_text_pages(
+def test_without_the_engine_a_mixed_pdf_keeps_its_text_pages(
     tmp_path: Path, font: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(ocr, "_TESSERACT", "no-such-tesseract")
+    without_engine(monkeypatch)
     with caplog.at_level(logging.WARNING):
         issue = read_issue(mixed_pdf(tmp_path / "mixed.pdf"))
     assert [a.page for a in issue.articles] == [1]
-    assert f"no text layer on page 2, left out: install {PACKAGES}" in caplog.text
+    assert f"no text layer on page 2, left out: install {PACKAGE}" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -199,14 +204,13 @@ def test_without_tesseract_a_mixed_pdf_keeps_its_text_pages(
 def test_missing_engine_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make, what: str
 ) -> None:
-    monkeypatch.setattr(ocr, "_TESSERACT", "no-such-tesseract")
+    without_engine(monkeypatch)
     path = tmp_path / ("page.png" if what == "page image" else "scan.pdf")
     make(Image.new("L", (200, 100), 255), path)
     with pytest.raises(BadFileError) as caught:
         read_issue(path)
-    assert caught.value.reason == (
-        f"{what}: install {PACKAGES} to OCR it (the tesseract program missing), or OCR it first"
-    )
+    assert caught.value.reason.startswith(f"{what}: install {PACKAGE} to OCR it (")
+    assert caught.value.reason.endswith("), or OCR it first")
 
 
 def _blank(width: int, height: int) -> Callable[[Path], bytes]:
@@ -260,7 +264,7 @@ def test_folder_scan_picks_up_page_images_but_not_markdown(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_scanned_page_answers_a_question(tmp_path: Path, tesseract: None, embedder) -> None:
+def test_a_scanned_page_answers_a_question(tmp_path: Path, engine: None, embedder) -> None:
     from retrieval.answer import answer_question
     from retrieval.ingest import ingest
     from retrieval.search import Searcher
@@ -281,7 +285,7 @@ def test_a_scanned_page_answers_a_question(tmp_path: Path, tesseract: None, embe
     assert "2886米" in answer.hits[0].quote
 
 
-def test_a_blank_scan_says_ocr_found_no_text(tmp_path: Path, tesseract: None) -> None:
+def test_a_blank_scan_says_ocr_found_no_text(tmp_path: Path, engine: None) -> None:
     path = tmp_path / "scan.pdf"
     Image.new("L", (600, 800), 235).save(path, "PDF", resolution=300)
     with pytest.raises(BadFileError) as caught:

@@ -1,4 +1,6 @@
-"""The index on disk: a SQLite store of issues, articles and chunks, plus FAISS generations.
+"""The index in a folder: a SQLite store of issues, articles and chunks, plus FAISS
+generations (the embedded default backend of :mod:`retrieval.store.base`'s interface:
+:class:`LocalStore`, :class:`IndexReader`, :class:`IndexWriter`).
 
 Layout of an index folder::
 
@@ -20,19 +22,31 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from retrieval.documents import Chunk, Issue
-from retrieval.lexical import DEFAULT_TOKENIZER, LexicalIndex, Tokenizer
+from retrieval.documents import Article, Chunk, Issue
+from retrieval.filters import Filters
+from retrieval.lexical import DEFAULT_TOKENIZER, LexicalIndex, LexicalScores, Tokenizer
+from retrieval.store.base import (
+    ArticleSummary,
+    ChunkRecord,
+    IndexBusyError,
+    IndexNotFoundError,
+    IssueSummary,
+    LexicalQuery,
+    ModelMismatchError,
+    SentenceVectors,
+    StoredIssue,
+    StoreError,
+    note_embedder,
+)
 
 SCHEMA_VERSION = 2
 
@@ -43,9 +57,6 @@ faiss.omp_set_num_threads(1)
 _GEN_PREFIX = "gen-"
 # Indexes that record no embedder predate the choice: sentence-transformers built them.
 _OLDEST_EMBEDDER = "torch"
-# Indexes already said to be used with another embedder's precision: said once a process.
-_noted: set[tuple[str, str, str]] = set()
-_noted_lock = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,105 +111,6 @@ CREATE TABLE IF NOT EXISTS embeddings (
 
 # Rows visible in generation :gen (issues aliased as i).
 _LIVE = "i.added_gen <= :gen AND (i.removed_gen IS NULL OR i.removed_gen > :gen)"
-
-
-class StoreError(Exception):
-    """Base class of the index store's errors; the message is meant for users."""
-
-
-class IndexNotFoundError(StoreError):
-    """The folder holds no index yet."""
-
-
-class ModelMismatchError(StoreError):
-    """The index was built with another embedding model than the one in use."""
-
-
-class IndexBusyError(StoreError):
-    """Another process is writing to the index."""
-
-
-@dataclass(frozen=True)
-class SentenceVectors:
-    """The sentences of a chunk and their vectors in context (see
-    :meth:`retrieval.embed.Embedder.embed_passages_and_sentences`).
-
-    Attributes:
-        spans: int32 array ``(n, 2)``: start and end of each sentence in the chunk text.
-        vectors: float16 array ``(n, dim)``, rows L2-normalised (or zero).
-    """
-
-    spans: np.ndarray
-    vectors: np.ndarray
-
-    def pack(self) -> bytes:
-        """Serialise for the store: count, spans, then vectors."""
-        count = np.asarray([len(self.spans)], dtype=np.int32)
-        spans = np.asarray(self.spans, dtype=np.int32).reshape(-1, 2)
-        return count.tobytes() + spans.tobytes() + np.asarray(self.vectors, np.float16).tobytes()
-
-    @classmethod
-    def unpack(cls, blob: bytes, dim: int) -> SentenceVectors:
-        """Read what :meth:`pack` wrote."""
-        count = int(np.frombuffer(blob, dtype=np.int32, count=1)[0])
-        spans = np.frombuffer(blob, dtype=np.int32, count=2 * count, offset=4).reshape(count, 2)
-        vectors = np.frombuffer(blob, dtype=np.float16, offset=4 + 8 * count)
-        return cls(spans, vectors.reshape(count, dim))
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A stored chunk with everything needed to quote and attribute it."""
-
-    chunk_id: int
-    text: str
-    seq: int
-    start: int
-    end: int
-    article_id: int
-    headline: str
-    section: str | None
-    author: str | None
-    page: int | None
-    body: str
-    issue: str
-    issue_title: str | None
-    date: dt.date | None
-    source: str
-
-
-@dataclass(frozen=True)
-class IssueSummary:
-    """One line of ``bulletin-qa list``."""
-
-    issue: str
-    title: str | None
-    date: dt.date | None
-    source: str
-    articles: int
-    chunks: int
-    ingested_at: str
-
-
-@dataclass(frozen=True)
-class ArticleSummary:
-    """One article of an issue as stored: what ``bulletin-qa show`` lists.
-
-    Attributes:
-        index: Position in the issue, from 1.
-        headline: The headline ("" when the page lost it).
-        section: Section or column label, when printed.
-        author: Reporter or issuing department, when printed.
-        page: Page number, when known.
-        chars: Characters of body.
-    """
-
-    index: int
-    headline: str
-    section: str | None
-    author: str | None
-    page: int | None
-    chars: int
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -332,6 +244,7 @@ class IndexReader:
         self._current_stamp: tuple[int, int] | None = None
         # Asked for by every question (date phrases): cached per generation.
         self._years: tuple[int, frozenset[int]] | None = None
+        self._last_lexical: tuple[Hashable, LexicalScores] | None = None
         self.generation = 0
         self.refresh()
 
@@ -385,6 +298,16 @@ class IndexReader:
         return self.manifest.get("embedder", _OLDEST_EMBEDDER)
 
     @property
+    def dim(self) -> int:
+        """The vectors' dimension."""
+        return int(self.manifest["dim"])
+
+    @property
+    def tokenizer(self) -> str:
+        """The lexical tokenizer the chunks' terms were cut by."""
+        return self.lexical.tokenizer
+
+    @property
     def size(self) -> int:
         """Number of vectors in the live generation."""
         return self._index.ntotal
@@ -397,16 +320,68 @@ class IndexReader:
                 "use the same model, or ingest into another index folder"
             )
 
-    def search(
-        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    def dense_search(
+        self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
         """Return up to ``k`` ``(chunk_id, cosine)`` pairs, best first.
 
         Args:
             vector: The normalised query vector.
             k: How many results at most.
-            allowed: Chunk ids the results are restricted to (None for all).
+            filters: Restrict to issues by date or key.
         """
+        return self._search(vector, k, self._allowed(filters))
+
+    def lexical_search(
+        self, query: LexicalQuery, k: int, filters: Filters | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(chunk id, BM25 score)`` pairs with a positive score, best first."""
+        return self._lexical(query, filters).top(k)
+
+    def lexical_scores(self, query: LexicalQuery, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """BM25 scores of given chunks (0 for those the query does not match)."""
+        scores = self._lexical(query, None)
+        return {chunk_id: scores.get(chunk_id) for chunk_id in chunk_ids}
+
+    def _lexical(self, query: LexicalQuery, filters: Filters | None) -> LexicalScores:
+        """BM25 scores of every chunk, the last query's kept: hybrid search asks for the
+        scores of the dense side's candidates right after the lexical search."""
+        key = (self.generation, query if isinstance(query, str) else tuple(query.items()), filters)
+        last = self._last_lexical
+        if last is not None and last[0] == key:
+            return last[1]
+        allowed = self._allowed(filters)
+        lexical = self.lexical
+        if isinstance(query, str):
+            scores = lexical.scores(query, allowed)
+        else:
+            scores = lexical.weighted_scores(query, allowed)
+        self._last_lexical = (key, scores)
+        return scores
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        return self.chunk_ids(filters.since, filters.until, filters.issue)
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of lexical terms; a term no chunk has counts as
+        rarest."""
+        lexical = self.lexical
+        return {term: lexical.idf(term) for term in terms}
+
+    def vocabulary(self) -> Iterable[str]:
+        """The indexed lexical terms (folded)."""
+        return self.lexical.vocabulary
+
+    def count(self, filters: Filters) -> int:
+        """How many live chunks ``filters`` let through."""
+        allowed = self._allowed(filters)
+        return self.size if allowed is None else len(allowed)
+
+    def _search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         index = self._index
         if index.ntotal == 0 or (allowed is not None and not len(allowed)):
             return []
@@ -526,6 +501,11 @@ class IndexReader:
             )
             for row in rows
         }
+
+    def issue_chunks(self, issue_key: str) -> list[ChunkRecord]:
+        """The live chunks of one issue in reading order (none when it is not indexed)."""
+        found = self.chunks(self.chunk_ids(issue=issue_key).tolist())
+        return sorted(found.values(), key=lambda c: (c.article_id, c.seq))
 
     def sentences(self, chunk_ids: Sequence[int]) -> dict[int, SentenceVectors]:
         """Sentence vectors of chunks, keyed by chunk id (chunks without them are left out)."""
@@ -672,7 +652,7 @@ class IndexWriter:
             )
         built_with = meta.get("embedder", _OLDEST_EMBEDDER)
         if self._adding_with:
-            note_embedder(self.index_dir, built_with, self._adding_with)
+            note_embedder(str(self.index_dir), built_with, self._adding_with)
         self.embedder = built_with
 
     def _recover(self) -> None:
@@ -710,20 +690,49 @@ class IndexWriter:
         ).fetchone()
         return row["content_hash"] if row else None
 
-    def stored_sources(self) -> list[tuple[str, str, list[tuple[str, bytes]]]]:
-        """Every live issue as ``(issue key, source, [(file name, content), ...])``."""
-        rows = self._conn.execute(
-            f"""SELECT i.id, i.issue_key, i.source, s.name, s.data
-                FROM issues i LEFT JOIN sources s ON s.issue_id = i.id
-                WHERE {_LIVE} ORDER BY i.id, s.rowid""",
+    def stored_issues(self) -> Iterator[StoredIssue]:
+        """Every live issue with its sources and chunks, in the order ingested."""
+        issues = self._conn.execute(
+            f"""SELECT id, issue_key, title, date, source, content_hash FROM issues i
+                WHERE {_LIVE} ORDER BY id""",
             {"gen": self.base_gen},
         ).fetchall()
-        issues: dict[int, tuple[str, str, list[tuple[str, bytes]]]] = {}
-        for row in rows:
-            _, _, files = issues.setdefault(row[0], (row[1], row[2], []))
-            if row[3] is not None:
-                files.append((row[3], row[4]))
-        return list(issues.values())
+        for row in issues:
+            articles = self._conn.execute(
+                """SELECT id, headline, section, author, page, body FROM articles
+                   WHERE issue_id = ? ORDER BY seq""",
+                (row["id"],),
+            ).fetchall()
+            position = {a["id"]: n for n, a in enumerate(articles)}
+            chunks = self._conn.execute(
+                f"""SELECT c.article_id, c.seq, c.start, c."end", c.text, c.embed_hash, c.tokens
+                    FROM chunks c WHERE c.article_id IN ({",".join("?" * len(articles))})
+                    ORDER BY c.id""",
+                list(position),
+            ).fetchall()
+            sources = self._conn.execute(
+                "SELECT name, data FROM sources WHERE issue_id = ? ORDER BY rowid", (row["id"],)
+            ).fetchall()
+            yield StoredIssue(
+                issue=Issue(
+                    issue_id=row["issue_key"],
+                    source=row["source"],
+                    title=row["title"],
+                    date=_parse_date(row["date"]),
+                    articles=[
+                        Article(a["headline"], a["body"], a["section"], a["author"], a["page"])
+                        for a in articles
+                    ],
+                ),
+                content_hash=row["content_hash"],
+                sources=[(name, bytes(data)) for name, data in sources],
+                chunks=[
+                    Chunk(position[c["article_id"]], c["seq"], c["text"], c["start"], c["end"])
+                    for c in chunks
+                ],
+                embed_hashes=[c["embed_hash"] for c in chunks],
+                tokens=[c["tokens"].split() for c in chunks],
+            )
 
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already computed by this index's model for the given text hashes.
@@ -743,6 +752,22 @@ class IndexWriter:
             )
             for text_hash, blob in rows:
                 found[text_hash] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def cached_sentences(self, hashes: Iterable[str]) -> dict[str, SentenceVectors]:
+        """Sentence vectors cached by text hash."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, SentenceVectors] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            rows = self._conn.execute(
+                f"""SELECT text_hash, sentences FROM embeddings
+                    WHERE model_id = ? AND sentences IS NOT NULL
+                      AND text_hash IN ({",".join("?" * len(batch))})""",
+                [self.model_id, *batch],
+            )
+            for text_hash, blob in rows:
+                found[text_hash] = SentenceVectors.unpack(blob, self.dim)
         return found
 
     def cache_vectors(
@@ -971,36 +996,6 @@ class IndexWriter:
         self._conn.close()
 
 
-def note_embedder(index_dir: Path, built_with: str, in_use: str) -> None:
-    """Say once on standard error that an index is used with another precision.
-
-    Vectors from the int8 embedder and from the float32 ones (ONNX or torch) agree to
-    a cosine of about 0.99, so the index still works, with slightly different scores.
-
-    Args:
-        index_dir: The index folder.
-        built_with: The embedder recorded in the index.
-        in_use: The embedder computing vectors now.
-    """
-    if _precision(built_with) == _precision(in_use):
-        return
-    key = (str(index_dir), built_with, in_use)
-    with _noted_lock:
-        if key in _noted:
-            return
-        _noted.add(key)
-    print(
-        f"note: the index in {index_dir} was built with the {built_with} embedder and is "
-        f"used with {in_use}: it works, but scores differ slightly; "
-        f"BULLETIN_QA_EMBEDDER={built_with} matches it",
-        file=sys.stderr,
-    )
-
-
-def _precision(embedder: str) -> str:
-    return "int8" if embedder.endswith("int8") else "float32"
-
-
 @contextmanager
 def open_writer(
     index_dir: Path,
@@ -1049,30 +1044,6 @@ def open_writer(
             writer.close()
     finally:
         lock.release()
-
-
-def remove_issues(index_dir: Path, issues: Sequence[str], *, wait: float = 0) -> list[str]:
-    """Remove ``issues`` and their vectors from the index; publish a new generation.
-
-    Args:
-        index_dir: The index folder.
-        issues: Issue ids, as ``bulletin-qa list`` shows them.
-        wait: Seconds to wait for another writer to finish.
-
-    Returns:
-        The ids that were not in the index.
-
-    Raises:
-        IndexNotFoundError: There is no index.
-        IndexBusyError: Another process holds the index.
-    """
-    reader = IndexReader(index_dir)
-    model_id, dim = reader.model_id, int(reader.manifest["dim"])
-    reader.close()
-    with open_writer(index_dir, model_id, dim, wait=wait) as writer:
-        unknown = [issue for issue in issues if not writer.remove_issue(issue)]
-        writer.publish()
-    return unknown
 
 
 def check_index(index_dir: Path) -> list[str]:
@@ -1132,3 +1103,74 @@ def check_index(index_dir: Path) -> list[str]:
     if uncached := sum(not r[2] for r in rows):
         problems.append(f"{uncached} live chunks have no cached vector")
     return problems
+
+
+class LocalStore:
+    """An index in a folder: SQLite rows and FAISS + BM25 generations (module docstring).
+
+    The embedded default: nothing to run beside bulletin-qa, one writer process and any
+    number of readers, exact search up to :data:`APPROX_THRESHOLD` chunks.
+    """
+
+    def __init__(self, index_dir: Path, *, approx_threshold: int = APPROX_THRESHOLD) -> None:
+        """Args:
+        index_dir: The index folder (created by the first writer).
+        approx_threshold: Vector count from which the FAISS index is approximate (IVF).
+        """
+        self.index_dir = Path(index_dir)
+        self.approx_threshold = approx_threshold
+
+    @property
+    def location(self) -> str:
+        """The folder, as given."""
+        return str(self.index_dir)
+
+    def exists(self) -> bool:
+        """Whether a generation has been published in the folder."""
+        return read_current(self.index_dir) > 0 and (self.index_dir / "store.sqlite").exists()
+
+    def reader(self) -> IndexReader:
+        """Open the live generation (see :class:`IndexReader`)."""
+        return IndexReader(self.index_dir)
+
+    def writer(
+        self,
+        model_id: str,
+        dim: int,
+        *,
+        tokenizer: Tokenizer | None = None,
+        embedder: str | None = None,
+        wait: float = 0,
+    ) -> AbstractContextManager[IndexWriter]:
+        """Take the folder's writer lock (see :func:`open_writer`)."""
+        return open_writer(
+            self.index_dir,
+            model_id,
+            dim,
+            tokenizer=tokenizer or DEFAULT_TOKENIZER,
+            wait=wait,
+            approx_threshold=self.approx_threshold,
+            embedder=embedder,
+        )
+
+    def check(self) -> list[str]:
+        """Verify the live generation against the rows (see :func:`check_index`)."""
+        return check_index(self.index_dir)
+
+    def repair(self) -> int:
+        """Publish a generation whose FAISS index is rebuilt from the cached vectors.
+
+        Raises:
+            StoreError: Some live chunks have no cached vector (ingest them again).
+        """
+        # From the rows, not from a reader: the generation to repair may not load.
+        conn = _connect(self.index_dir / "store.sqlite")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+        if not meta:
+            raise IndexNotFoundError(f"no index in {self.index_dir}")
+        with self.writer(meta["model_id"], int(meta["dim"])) as writer:
+            writer.rebuild_vectors()
+            return writer.publish()

@@ -7,15 +7,22 @@ import pytest
 
 from retrieval.chunk import chunk_article
 from retrieval.documents import Article, Issue
+from retrieval.filters import Filters
 from retrieval.lexical import tokenize
 from retrieval.store import (
     ArticleSummary,
     IndexBusyError,
     IndexNotFoundError,
-    IndexReader,
     ModelMismatchError,
+    Reader,
     SentenceVectors,
     StoreError,
+    open_store,
+    remove_issues,
+)
+from retrieval.store.local import (
+    IndexReader,
+    LocalStore,
     check_index,
     open_writer,
     read_current,
@@ -64,7 +71,7 @@ def test_put_publish_search_and_lookup(tmp_path):
         assert w.publish() == 1
     reader = IndexReader(tmp_path)
     assert reader.size == 2
-    [(chunk_id, score)] = reader.search(vectors[0], 1)
+    [(chunk_id, score)] = reader.dense_search(vectors[0], 1)
     assert score == pytest.approx(1.0, abs=1e-3)  # float16 codes
     record = reader.chunks([chunk_id])[chunk_id]
     assert record.text == "白漳河全长2886米。"
@@ -115,7 +122,7 @@ def test_replacing_and_removing_an_issue_updates_vectors_and_rows(tmp_path):
         w.publish()
     reader = IndexReader(tmp_path)
     assert reader.size == 3
-    hits = reader.search(new[1], 3)
+    hits = reader.dense_search(new[1], 3)
     texts = {r.text for r in reader.chunks([i for i, _ in hits]).values()}
     assert texts == {"新正文一。", "新正文二。", "另一期。"}
     with open_writer(tmp_path, MODEL, DIM) as w:
@@ -153,10 +160,10 @@ def test_reader_keeps_serving_its_generation_while_a_writer_publishes(tmp_path):
         _put(w, _issue("a", "第二版。"), seed=2, content_hash="h2")
         w.publish()
     # Not refreshed yet: the old generation's ids still resolve to their rows.
-    [(chunk_id, _)] = reader.search(old[0], 1)
+    [(chunk_id, _)] = reader.dense_search(old[0], 1)
     assert reader.chunks([chunk_id])[chunk_id].text == "第一版。"
     assert reader.refresh()
-    [(chunk_id, _)] = reader.search(old[0], 1)
+    [(chunk_id, _)] = reader.dense_search(old[0], 1)
     assert reader.chunks([chunk_id])[chunk_id].text == "第二版。"
 
 
@@ -218,7 +225,7 @@ def test_reader_gives_sentence_vectors_and_reads_stores_written_before_them(tmp_
         )
         w.publish()
     reader = IndexReader(tmp_path)
-    ids = [i for i, _ in reader.search(vectors[0], 2)]
+    ids = [i for i, _ in reader.dense_search(vectors[0], 2)]
     found = reader.sentences(ids)
     [(chunk_id, sentences)] = found.items()
     assert reader.chunks([chunk_id])[chunk_id].text == "第一句。第二句。"
@@ -266,7 +273,7 @@ def test_check_finds_and_repair_fixes_vectors_that_disagree_with_rows(tmp_path):
         assert w.publish() == 2
     assert check_index(tmp_path) == []
     reader = IndexReader(tmp_path)
-    [(chunk_id, _)] = reader.search(vectors[1], 1)
+    [(chunk_id, _)] = reader.dense_search(vectors[1], 1)
     assert reader.chunks([chunk_id])[chunk_id].text == "正文二。"
 
 
@@ -296,11 +303,12 @@ def test_filters_by_date_and_issue(tmp_path):
     reader = IndexReader(tmp_path)
     assert reader.years() == {2024}
     assert len(reader.chunk_ids()) == 3
-    march = reader.chunk_ids(since=dt.date(2024, 3, 1), until=dt.date(2024, 3, 31))
-    [(chunk_id, _)] = reader.search(_vectors(1, 2)[0], 5, allowed=march)
+    march = Filters(since=dt.date(2024, 3, 1), until=dt.date(2024, 3, 31))
+    assert reader.count(march) == 1
+    [(chunk_id, _)] = reader.dense_search(_vectors(1, 2)[0], 5, march)
     assert reader.chunks([chunk_id])[chunk_id].issue == "a"
-    assert reader.search(_vectors(1, 2)[0], 5, allowed=march[:0]) == []
-    assert len(reader.chunk_ids(issue="c")) == 1
+    assert reader.dense_search(_vectors(1, 2)[0], 5, Filters(until=dt.date(2024, 1, 1))) == []
+    assert reader.count(Filters(issue="c")) == 1
 
 
 def _put_cached(writer, issue: Issue, seed: int) -> np.ndarray:
@@ -322,7 +330,7 @@ def test_large_indexes_switch_to_ivf_and_stay_incremental(tmp_path):
     assert isinstance(reader._index, faiss.IndexIVF)
     assert reader.size == 240
     assert check_index(tmp_path) == []
-    [(chunk_id, score)] = reader.search(second[7], 1)
+    [(chunk_id, score)] = reader.dense_search(second[7], 1)
     assert reader.chunks([chunk_id])[chunk_id].issue == "b"
     assert score == pytest.approx(1.0, abs=1e-3)
     # Removing and adding keep working on the approximate index.
@@ -345,8 +353,7 @@ def test_filtered_search_on_ivf_finds_the_allowed_chunks(tmp_path):
         w.publish()
     reader = IndexReader(tmp_path)
     assert isinstance(reader._index, faiss.IndexIVF)
-    allowed = reader.chunk_ids(issue="b")
-    hits = reader.search(small[1], 5, allowed=allowed)
+    hits = reader.dense_search(small[1], 5, Filters(issue="b"))
     assert len(hits) == 3
     assert reader.chunks([hits[0][0]])[hits[0][0]].text == "二。"
     assert hits[0][1] == pytest.approx(1.0, abs=1e-3)
@@ -368,3 +375,86 @@ def test_index_records_the_embedder_that_built_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("built with the onnx-int8 embedder and is used with torch") == 1
     assert "used with onnx:" in err
+
+
+def test_lexical_search_scores_and_idf_through_the_interface(tmp_path):
+    store = LocalStore(tmp_path)
+    assert not store.exists()
+    with store.writer(MODEL, DIM) as w:
+        _put(w, _issue("a", "白漳河整治工程全长2886米。", "县医院新大楼投入使用。"), seed=1)
+        _put(w, _issue("b", "白漳河两岸种植柳树。"), seed=2, content_hash="h2")
+        w.publish()
+    assert store.exists()
+    reader = store.reader()
+    assert isinstance(reader, Reader)
+    found = reader.lexical_search("白漳河整治工程有多长", 5)
+    texts = [reader.chunks([i])[i].text for i, _ in found]
+    assert texts[0] == "白漳河整治工程全长2886米。" and "县医院新大楼投入使用。" not in texts
+    # Traditional folds to Simplified; filters restrict; weighted terms (a translation).
+    [(hospital, _)] = reader.lexical_search("縣醫院", 5)
+    assert reader.chunks([hospital])[hospital].text == "县医院新大楼投入使用。"
+    only_b = reader.lexical_search("白漳河", 5, Filters(issue="b"))
+    assert [reader.chunks([i])[i].issue for i, _ in only_b] == ["b"]
+    assert reader.lexical_search({"柳树": 1.0}, 5)[0][0] == only_b[0][0]
+    scores = reader.lexical_scores("白漳河整治工程有多长", [i for i, _ in found] + [10_000])
+    assert scores[found[0][0]] == pytest.approx(found[0][1]) and scores[10_000] == 0.0
+    idf = reader.idf(["漳河", "医院", "火星"])
+    assert idf["火星"] > idf["医院"] > idf["漳河"]
+    assert "漳河" in set(reader.vocabulary())
+    assert reader.dim == DIM and reader.tokenizer == "jieba"
+    assert [c.text for c in reader.issue_chunks("a")] == [
+        "白漳河整治工程全长2886米。",
+        "县医院新大楼投入使用。",
+    ]
+    assert reader.issue_chunks("nope") == []
+
+
+def test_stored_issues_give_back_what_was_put(tmp_path):
+    store = LocalStore(tmp_path)
+    issue = _issue("a", "第一段。", "第二段。")
+    source = bytes(range(256)) * 500
+    with store.writer(MODEL, DIM) as w:
+        chunks = [c for i, a in enumerate(issue.articles) for c in chunk_article(a, i)]
+        vectors = _vectors(len(chunks), 1)
+        sentences = {
+            f"e{i}": SentenceVectors(np.array([[0, 2]], np.int32), vectors[i : i + 1])
+            for i in range(len(chunks))
+        }
+        w.cache_vectors({f"e{i}": v for i, v in enumerate(vectors)}, sentences)
+        tokens = [tokenize(c.text) for c in chunks]
+        hashes = [f"e{i}" for i in range(len(chunks))]
+        w.put_issue(issue, "h1", chunks, hashes, vectors, tokens, [("a.pdf", source)])
+        w.publish()
+    with store.writer(MODEL, DIM) as w:
+        [stored] = list(w.stored_issues())
+        assert stored.issue == issue and stored.content_hash == "h1"
+        assert stored.sources == [("a.pdf", source)]
+        assert stored.chunks == chunks and stored.embed_hashes == hashes
+        assert stored.tokens == tokens
+        cached = w.cached_sentences(hashes)
+        assert np.array_equal(cached["e1"].spans, [[0, 2]])
+        assert np.allclose(cached["e1"].vectors, vectors[1:2], atol=1e-3)
+
+
+def test_open_store_and_remove_issues_work_on_any_store(tmp_path):
+    store = open_store(tmp_path / "index")
+    assert isinstance(store, LocalStore) and store.location == str(tmp_path / "index")
+    assert open_store(store) is store
+    with store.writer(MODEL, DIM) as w:
+        _put_cached(w, _issue("a", "一。"), seed=1)
+        _put_cached(w, _issue("b", "二。"), seed=2)
+        w.publish()
+    assert remove_issues(store, ["a", "zz"]) == ["zz"]
+    assert [i.issue for i in store.reader().issues()] == ["b"]
+    assert store.check() == []
+
+
+def test_repair_rebuilds_the_vectors_from_the_cache(tmp_path):
+    store = LocalStore(tmp_path)
+    with store.writer(MODEL, DIM) as w:
+        _put_cached(w, _issue("a", "一。", "二。"), seed=1)
+        w.publish()
+    (tmp_path / "gen-000001" / "faiss.index").write_bytes(b"broken")
+    assert store.check()
+    assert store.repair() == 2
+    assert store.check() == []
