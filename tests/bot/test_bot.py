@@ -335,6 +335,30 @@ def test_index_updated_on_disk_is_served_without_restart(
         assert "台南400宴盛大登场" in after.text
 
 
+def test_a_milvus_index_is_served_and_followed_without_restart(
+    index_dir, bulletins, embedder, tmp_path, user
+):
+    pytest.importorskip("milvus_lite")
+    from retrieval.store import open_store
+    from retrieval.store.migrate import migrate
+
+    location = f"milvus:{tmp_path / 'index.db'}"
+    store = open_store(location)
+    migrate(open_store(index_dir), store)
+    question = "台南400宴在哪里举行？"
+    settings = bot_settings(tmp_path / "subs", bulletins, index=location)
+    with run_bot(settings, embedder) as tg:
+        [answer] = ask(tg, user, QUESTION)
+        assert "2886米" in answer.text
+        [before] = ask(tg, user, question)
+        assert "台南400宴盛大登场" not in before.text
+        # Milvus Lite is one process's: the ingest runs in the bot's, as /reindex would.
+        report = ingest([ROOT / "data" / "bulletins" / "2024-12-29.txt"], store, embedder)
+        assert report.added == ["2024-12-29"]
+        [after] = ask(tg, user, question)
+        assert "台南400宴盛大登场" in after.text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -219,7 +219,7 @@ def _notices(tg: FakeTelegram, chat: int) -> list[Sent]:
 def test_subscribers_get_one_notice_each_under_rate_limits(library, embedder, tmp_path, user):
     index, bulletins = library
     settings = bot_settings(index, bulletins, subscriptions_file=tmp_path / "subs.sqlite3")
-    readers = list(range(7000, 7050))
+    readers = list(range(7000, 7200))  # 200 subscribers
     blocked = readers[-1]
     with run_bot(settings, embedder) as tg:
         tg.say(user, "/subscribe")
@@ -254,6 +254,22 @@ def test_subscribers_get_one_notice_each_under_rate_limits(library, embedder, tm
         article = tg.wait(lambda: (m := tg.sent(readers[0])) and len(m) >= 2 and m[1])
         assert article.text.startswith("《")
     assert seconds < 30
+
+
+def test_in_a_group_only_its_administrators_subscribe(library, embedder, tmp_path, user):
+    index, bulletins = library
+    settings = bot_settings(index, bulletins, subscriptions_file=tmp_path / "subs.sqlite3")
+    group, admin, member = -1001, 4242, 4343
+    with run_bot(settings, embedder) as tg:
+        tg.group_admins.add(admin)
+        tg.say(member, "/subscribe", chat_id=group)
+        [refused] = tg.wait_sent(group)
+        assert refused.text == fmt.GROUP_ADMINS_ONLY
+        tg.say(admin, "/subscribe", chat_id=group)
+        assert tg.wait_sent(group, 2)[1].text == fmt.SUBSCRIBED
+        tg.say(member, "/unsubscribe", chat_id=group)
+        assert tg.wait_sent(group, 3)[2].text == fmt.GROUP_ADMINS_ONLY
+    assert Subscriptions(tmp_path / "subs.sqlite3").chats() == [group]
 
 
 def test_two_replicas_announce_each_issue_once(library, embedder, tmp_path):
