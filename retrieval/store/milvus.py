@@ -10,8 +10,8 @@ An index named ``NAME`` (``bulletins`` when the location names none) is six coll
     NAME_issues     one row per stored version of an issue (key, title, date, source,
                     content hash, counts)
     NAME_articles   article bodies, cut into pieces that fit a VARCHAR
-    NAME_chunks     chunk text, dense vector, BM25 sparse vector (Milvus's jieba analyzer
-                    over the folded text), article and issue fields, embed hash, tokens
+    NAME_chunks     chunk text, dense vector, lexical terms with their BM25 sparse
+                    vector, article and issue fields, embed hash, tokens
     NAME_sources    the files an issue was read from, base64 pieces
     NAME_cache      the embedding cache: vector and packed sentence vectors by text hash
 
@@ -44,18 +44,42 @@ chunks, for tests and small archives); a server uses HNSW (M 16, efConstruction 
 at least 64). Beyond the memory of the server's query nodes, an IVF index (or a DiskANN
 one) would be the next step: not implemented.
 
-Lexical side: BM25 is computed by Milvus over ``fold(headline + chunk)`` (Milvus does not
-fold Traditional characters to Simplified; punctuation is blanked so that it is not
-matched), cut by its jieba tokenizer with the project's stopwords. A question is folded
-the same way. Weighted terms (a translated English question) are searched as the terms
-joined by spaces: Milvus's BM25 takes no per-term weights, so the weights are dropped.
-Milvus keeps its BM25 statistics (document frequencies, average length) over every stored
-row, the previous generation's and a running writer's staged rows included, and Milvus
-Lite per segment: scores drift slightly with them, unlike the local backend's, which are
-those of the generation alone. Document frequencies for :meth:`MilvusReader.idf` and the
-vocabulary come instead from the tokens the writer is given (cut by the index's
-tokenizer, as for the local backend), counted per generation at publish time: exact for
-those tokens and that generation.
+Lexical side: Milvus computes BM25 (its BM25 function and sparse index) over the terms
+the local backend's bm25s scores, so that both backends rank alike. The ``lexical``
+field holds the terms the writer is given (:func:`retrieval.lexical.tokenize` of the
+headline and chunk with the index's tokenizer: folded to Simplified and lower case,
+stopwords and punctuation dropped) joined by single spaces, readable as they are except
+that a character other than a letter or digit inside a term is written as its code
+between underscores (``10.5%`` as ``10_2e_5_25_``, ``_`` as ``_5f_``): each term is then
+one word for an analyzer that only has to split words, ``whitespace`` on a server,
+``standard`` on Milvus Lite, which has no whitespace tokenizer (words of letters, digits
+and underscores, lower-cased: the terms already are). A question is cut by the same
+tokenizer and searched as its terms that the index has, repeats kept (Milvus counts a
+term as often as the query holds it, as bm25s does). Weighted terms (a translated
+English question) are searched as each term repeated in proportion to its weight, in
+steps of 1/64 of the largest weight and at least once, since Milvus's BM25 search takes
+text only; their scores are scaled back. BM25 runs with bm25s's defaults, k1 1.5 and b
+0.75 (a server's own k1 is 1.2), and the same idf, ``log(1 + (N - df + 0.5) / (df + 0.5))``;
+the factor ``k1 + 1`` of Milvus's term scores, which bm25s's lack, is divided out: scores
+are the local backend's.
+
+Milvus's BM25 statistics (rows, their average length, document frequencies) are those of
+the stored rows, not of the published generation alone as the local backend's: they
+include the rows that the last publish replaced or removed (kept for readers of the
+generation before), and on a server a running writer's staged rows and deleted rows until
+it compacts them; scores drift slightly with these. Milvus Lite keeps the statistics per
+segment (each flush writes one; a segment's deleted rows still count), so a writer on
+Milvus Lite rewrites the chunk rows left after collecting garbage into one new segment at
+each publish (some 10 s per 7,000 chunks). The old copies stay until Milvus Lite's
+compaction drops them (it merges four files of a size), and searches go over them
+meanwhile: on the eval index, with two, some 10 ms more per lexical search and 4 ms per
+dense one. There, a writer's staged rows do not count, but the rows it marks as replaced
+are scored with statistics of their own until the next publish (also when it gives up
+and unmarks them); and a rewrite beyond Milvus Lite's memory budget for unflushed rows
+(128 MB by default, a few times the eval index's 6,825 chunks) ends up in several
+segments again. Document frequencies for :meth:`MilvusReader.idf` and the vocabulary
+come from the tokens the writer is given, counted per generation at publish time: exact
+for that generation.
 """
 
 from __future__ import annotations
@@ -84,7 +108,7 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusExcep
 
 from retrieval.documents import Article, Chunk, Issue
 from retrieval.filters import Filters
-from retrieval.lexical import DEFAULT_TOKENIZER, STOPWORDS, fold
+from retrieval.lexical import DEFAULT_TOKENIZER, tokenize
 from retrieval.store.base import (
     ArticleSummary,
     ChunkRecord,
@@ -106,7 +130,8 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: BM25 over the writer's tokens (1: over the text, cut by Milvus's jieba analyzer).
+SCHEMA_VERSION = 2
 DEFAULT_COLLECTION = "bulletins"
 # The ``removed`` generation of a row that no generation removed.
 LIVE = 2**62
@@ -129,13 +154,24 @@ _PAD = [0.0, 0.0]
 _SERVER_SCHEMES = ("milvus://", "milvus+http://", "milvus+https://")
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
-# Characters that are neither letters nor digits carry no meaning for matching (as in
-# retrieval.lexical): blanked so that Milvus's jieba does not index punctuation.
-_NOT_WORD = re.compile(r"[\W_]+")
-_ANALYZER = {
-    "tokenizer": "jieba",
-    "filter": [{"type": "stop", "stop_words": sorted(STOPWORDS)}],
-}
+# BM25's parameters: bm25s's defaults, with which the local backend scores
+# (retrieval.lexical), so that both backends rank alike. A server takes them from the
+# sparse index's parameters; Milvus Lite 3.2 reads only a nested "params" entry there,
+# which pymilvus flattens away, and scores with its defaults, which are these values.
+BM25_K1 = 1.5
+BM25_B = 0.75
+# A weighted term is repeated in the query in proportion to its weight, in steps of this
+# fraction of the largest weight: finer steps (down to 1/1000) changed no hit@k or MRR of
+# the eval set's English questions, and only lengthen the query.
+_WEIGHT_STEPS = 64
+# A term of letters and digits is one word for either analyzer as it is; any other
+# character in it is escaped (with "_", itself escaped) so that the term stays one word.
+_PLAIN_TERM = re.compile(r"[^\W_]+")
+_PLAIN_CHAR = re.compile(r"[^\W_]")
+_SERVER_ANALYZER = {"tokenizer": "whitespace"}
+# Milvus Lite has no whitespace tokenizer; its standard one cuts words of letters, digits
+# and underscores and lower-cases them, which leaves escaped (and folded) terms as they are.
+_LITE_ANALYZER = {"tokenizer": "standard"}
 _OLDEST_EMBEDDER = "torch"
 # Writers of this process: the lease check and write must not interleave between them.
 _lease_lock = threading.Lock()
@@ -255,9 +291,30 @@ def _date(value: int) -> dt.date | None:
     return dt.date(value // 10_000, value // 100 % 100, value % 100) if value else None
 
 
-def _lexical_text(text: str) -> str:
-    """``text`` as Milvus's analyzer is fed it: folded, punctuation blanked."""
-    return _NOT_WORD.sub(" ", fold(text)).strip()
+def _lexical_term(term: str) -> str:
+    """A term as the ``lexical`` field holds it: one word for Milvus's analyzer."""
+    if _PLAIN_TERM.fullmatch(term):
+        return term
+    return "".join(c if _PLAIN_CHAR.fullmatch(c) else f"_{ord(c):x}_" for c in term)
+
+
+def _lexical_text(terms: Iterable[str]) -> str:
+    """Lexical terms as Milvus's BM25 function is fed them, in a chunk or a query."""
+    return " ".join(_lexical_term(t) for t in terms)
+
+
+def _weighted_terms(weights: Mapping[str, float]) -> tuple[list[str], float]:
+    """A query for weighted terms: each repeated in proportion to its weight (Milvus's BM25
+    counts a term as often as the query holds it), and the factor that brings its scores
+    back to the weights' scale (that of the local backend's weighted scores)."""
+    top = max(weights.values(), default=0.0)
+    if top <= 0:
+        return [], 1.0
+    unit = top / _WEIGHT_STEPS
+    repeated = [
+        term for term, w in weights.items() if w > 0 for _ in range(max(1, round(w / unit)))
+    ]
+    return repeated, unit
 
 
 def _text_pieces(text: str) -> list[str]:
@@ -310,6 +367,7 @@ class _Connection:
     def __init__(self, location: str, target: _Target) -> None:
         self.target = target
         self.lite = target.lite is not None
+        self._lite_engine: bool | None = None
         self._closed = False
         if target.lite is None:
             try:
@@ -334,6 +392,15 @@ class _Connection:
                     raise IndexBusyError(_lite_busy_message(location, target)) from exc
                 raise StoreError(f"cannot open {location}: {exc.message}") from exc
             _lite_open[key] = _lite_open.get(key, 0) + 1
+
+    @property
+    def lite_engine(self) -> bool:
+        """Whether Milvus Lite answers, in this process or served by ``milvus-lite server``
+        (its analyzers and BM25 statistics differ from a server's)."""
+        if self._lite_engine is None:
+            version = str(self.client.get_server_version())
+            self._lite_engine = self.lite or version.startswith("milvus_lite")
+        return self._lite_engine
 
     def close(self) -> None:
         if self._closed:
@@ -424,8 +491,9 @@ class _Connection:
 _KINDS = ("meta", "issues", "articles", "chunks", "sources", "cache")
 
 
-def _schema(kind: str, dim: int) -> tuple[Any, list[tuple[str, dict]]]:
-    """The schema of one collection and its indexes ``(field, params)``."""
+def _schema(kind: str, dim: int, lite: bool) -> tuple[Any, list[tuple[str, dict]]]:
+    """The schema of one collection and its indexes ``(field, params)``; ``lite`` for
+    Milvus Lite."""
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     text = {"datatype": DataType.VARCHAR, "max_length": _VARCHAR_MAX}
     maybe_text = {**text, "nullable": True}
@@ -503,7 +571,7 @@ def _schema(kind: str, dim: int) -> tuple[Any, list[tuple[str, dict]]]:
             DataType.VARCHAR,
             max_length=_VARCHAR_MAX,
             enable_analyzer=True,
-            analyzer_params=_ANALYZER,
+            analyzer_params=_LITE_ANALYZER if lite else _SERVER_ANALYZER,
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
@@ -534,7 +602,13 @@ def _schema(kind: str, dim: int) -> tuple[Any, list[tuple[str, dict]]]:
             "embed_hash": key,
             "tokens": text,
         }
-        indexes.append(("sparse", {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25"}))
+        bm25 = {"bm25_k1": BM25_K1, "bm25_b": BM25_B}
+        indexes.append(
+            (
+                "sparse",
+                {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25", "params": bm25},
+            )
+        )
         indexes += [
             (f, {"index_type": "INVERTED"})
             for f in ("issue", "issue_row", "date_int", "added", "removed")
@@ -549,7 +623,7 @@ def _create_collections(conn: _Connection, dim: int) -> None:
     for kind in (*_KINDS[1:], "meta"):
         if conn.has(kind):
             continue
-        schema, indexes = _schema(kind, dim)
+        schema, indexes = _schema(kind, dim, conn.lite_engine)
         params = MilvusClient.prepare_index_params()
         if kind == "chunks":
             if conn.lite:
@@ -615,6 +689,16 @@ def _read_frequencies(conn: _Connection, published: _Published) -> dict[str, int
 
 def _terms_key(gen: int, piece: int) -> str:
     return f"terms:{gen}:{piece:06d}"
+
+
+def _check_schema(location: str, version: str | None) -> None:
+    if version != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"the index {location} has format {version}, this version of bulletin-qa reads "
+            f"and writes format {SCHEMA_VERSION} (another lexical index): build the index "
+            "in a new collection (`bulletin-qa migrate` from a folder index, or ingest the "
+            "issues again) and use that one"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -821,10 +905,12 @@ class MilvusReader:
             if not all(conn.has(kind) for kind in _KINDS):
                 raise IndexNotFoundError(f"no index at {location}: run `bulletin-qa ingest`")
             _load_collections(conn)
-            meta = conn.meta(["model_id", "dim", "tokenizer", "embedder", "vector_index"])
+            keys = ["schema_version", "model_id", "dim", "tokenizer", "embedder", "vector_index"]
+            meta = conn.meta(keys)
             published = _Published.read(conn)
             if not published.generation:
                 raise IndexNotFoundError(f"no index at {location}: run `bulletin-qa ingest`")
+            _check_schema(location, meta.get("schema_version"))
         except BaseException:
             conn.close()
             raise
@@ -923,22 +1009,30 @@ class MilvusReader:
         return [(int(hit["id"]), float(hit["distance"])) for hit in hits]
 
     def _bm25(self, query: LexicalQuery, k: int, where: str) -> list[tuple[int, float]]:
-        text = query if isinstance(query, str) else " ".join(t for t, w in query.items() if w > 0)
-        text = _lexical_text(text)
-        if not text or k <= 0:
+        # Terms the index lacks match nothing: dropped, as the local backend drops them.
+        vocabulary = self._term_frequencies()[1]
+        if isinstance(query, str):
+            terms = [t for t in tokenize(query, self._tokenizer) if t in vocabulary]
+            scale = 1.0
+        else:
+            terms, scale = _weighted_terms({t: w for t, w in query.items() if t in vocabulary})
+        if not terms or k <= 0:
             return []
         hits = self._conn.client.search(
             self._conn.target.collection("chunks"),
-            data=[text],
+            data=[_lexical_text(terms)],
             anns_field="sparse",
             filter=where,
             limit=min(k, _MAX_K),
             output_fields=["id"],
             search_params={"metric_type": "BM25"},
         )[0]
-        # Milvus Lite returns BM25 as a distance (the negated score), a server as the score.
-        found = [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits]
-        return sorted((pair for pair in found if pair[1] > 0), key=lambda p: -p[1])
+        # Milvus Lite returns BM25 as a distance (the negated score), a server as the score;
+        # either carries the factor k1 + 1 that bm25s's scores do not.
+        scale /= 1 + BM25_K1
+        found = [(int(hit["id"]), abs(float(hit["distance"])) * scale) for hit in hits]
+        # Ties by id, so that the same search ranks the same way whatever Milvus returns.
+        return sorted((pair for pair in found if pair[1] > 0), key=lambda p: (-p[1], p[0]))
 
     def lexical_search(
         self, query: LexicalQuery, k: int, filters: Filters | None = None
@@ -946,9 +1040,9 @@ class MilvusReader:
         """Up to ``k`` ``(chunk id, BM25 score)`` pairs with a positive score, best first.
 
         Args:
-            query: A question (folded here: either script matches), or weighted terms,
-                searched as the terms joined by spaces, weights dropped (Milvus's BM25
-                search takes text only).
+            query: A question (cut into terms by the index's tokenizer: either script
+                matches), or weighted terms (each term's score counts times its weight,
+                the weight rounded to 1/64 of the largest).
             k: How many results at most.
             filters: Dates and issue to restrict the search to.
         """
@@ -1331,11 +1425,7 @@ class MilvusWriter:
             )
             self.tokenizer, self.embedder = tokenizer, embedder
             return
-        if meta.get("schema_version") != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"the index {self.location} has format {meta.get('schema_version')}, this "
-                f"version of bulletin-qa writes format {SCHEMA_VERSION}: use another collection"
-            )
+        _check_schema(self.location, meta.get("schema_version"))
         if meta["model_id"] != self.model_id or int(meta["dim"]) != self.dim:
             raise ModelMismatchError(
                 f"the index {self.location} was built with model {meta['model_id']!r}, "
@@ -1524,8 +1614,9 @@ class MilvusWriter:
             embed_hashes: Hash of the embedded text of each chunk.
             vectors: One normalised vector per chunk, shape ``(len(chunks), dim)``.
             tokens: The lexical terms of each chunk (see :func:`retrieval.lexical.tokenize`
-                with :attr:`tokenizer`): kept for :meth:`MilvusReader.idf` and rebuilds;
-                Milvus computes its own BM25 terms from the text.
+                with :attr:`tokenizer`): what Milvus's BM25 indexes (see the module's
+                docstring), also kept as they are for :meth:`MilvusReader.idf` and
+                rebuilds.
             sources: ``(file name, content)`` of the files the issue was read from.
 
         Raises:
@@ -1582,14 +1673,13 @@ class MilvusWriter:
             ids, chunks, embed_hashes, vectors, tokens, strict=True
         ):
             article = issue.articles[chunk.article_index]
-            lexical = f"{article.headline}\n{chunk.text}" if article.headline else chunk.text
             terms.update(set(words))
             chunk_rows.append(
                 {
                     "id": chunk_id,
                     "dense": vector.tolist(),
                     "text": _fits(f"a chunk of {where}", chunk.text),
-                    "lexical": _fits(f"a chunk of {where}", _lexical_text(lexical)),
+                    "lexical": _fits(f"the terms of a chunk of {where}", _lexical_text(words)),
                     "seq": chunk.seq,
                     "char_start": chunk.start,
                     "char_end": chunk.end,
@@ -1722,7 +1812,36 @@ class MilvusWriter:
         except MilvusException as exc:
             # Published all the same: the next writer collects what is left.
             log.warning("%s: garbage of generation %d left behind: %s", self.location, gen, exc)
+        if self._conn.lite_engine:
+            try:
+                self._reseal(gen)
+            except MilvusException as exc:
+                # Published all the same: scores drift a little until the next publish.
+                log.warning(
+                    "%s: BM25 statistics left per segment until the next publish: %s",
+                    self.location,
+                    exc,
+                )
         return gen
+
+    def _reseal(self, gen: int) -> None:
+        """Milvus Lite: rewrite the chunk rows that generation ``gen`` or the one before can
+        see into one new segment, so that BM25's statistics are those of these rows.
+
+        Milvus Lite keeps them per segment and counts every row a segment holds; the
+        rewritten rows leave their old segments with no row to find, which its compaction
+        drops once it merges them.
+        """
+        started = time.perf_counter()
+        page: list[dict] = []
+        for row in self._conn.scan("chunks", f"removed >= {gen}", _CHUNK_FIELDS):
+            page.append(row)
+            if len(page) == _BATCH:
+                self._conn.upsert("chunks", page)
+                page = []
+        self._conn.upsert("chunks", page)
+        self._conn.client.flush(self._conn.target.collection("chunks"))
+        log.info("%s: chunks rewritten in %.1f s", self.location, time.perf_counter() - started)
 
     def close(self) -> None:
         """Discard what was staged and not published, give up the lease, disconnect."""

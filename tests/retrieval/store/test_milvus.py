@@ -1,7 +1,8 @@
 """The Milvus backend on Milvus Lite: one file under tmp_path, hand-made vectors, no model.
 
-Milvus Lite keeps BM25 statistics per segment, so lexical tests assert which chunks are
-found and in what order, never exact scores.
+BM25 scores match the local backend's (``test_bm25_agrees_with_the_local_backend``) as long
+as no stored row is outside the published generation; the other lexical tests assert which
+chunks are found and in what order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import bm25s
 import numpy as np
 import pytest
 
@@ -33,7 +35,15 @@ from retrieval.store.base import (
     StoreError,
     Writer,
 )
-from retrieval.store.milvus import MilvusReader, MilvusStore
+from retrieval.store.local import LocalStore
+from retrieval.store.milvus import (
+    BM25_B,
+    BM25_K1,
+    SCHEMA_VERSION,
+    MilvusReader,
+    MilvusStore,
+    _lexical_text,
+)
 
 DIM = 8
 MODEL = "test-model"
@@ -211,6 +221,75 @@ def test_lexical_search_folds_either_script(reader: MilvusReader) -> None:
     # Weighted terms (a translated question) are searched as words.
     found = reader.lexical_search({"农业": 1.0, "生产": 0.5}, 5)
     assert "县委书记调研春季农业生产。" in _texts(reader, found)
+
+
+def test_lexical_terms_stay_one_word() -> None:
+    # Readable as they are; any character but a letter or digit written as its code, so
+    # that Milvus's analyzer (whitespace, or Milvus Lite's standard) keeps each term whole.
+    assert _lexical_text(["图书馆", "covid", "10.5%", "a_b", "3-2"]) == (
+        "图书馆 covid 10_2e_5_25_ a_5f_b 3_2d_2"
+    )
+
+
+BUDGET = _issue(
+    "2024-04-01",
+    dt.date(2024, 4, 1),
+    ("预算", "全年预算增长10.5%。教育支出增长10.5%以上，农业支出与上年持平。"),
+    ("农技", "农业技术推广站为农户讲解农业技术。"),
+)
+
+
+def test_bm25_agrees_with_the_local_backend(tmp_path: Path) -> None:
+    """The same content in both backends: the same BM25 ranking and scores."""
+    # Milvus is given bm25s's parameters (Milvus Lite uses its defaults, the same values).
+    local_bm25 = bm25s.BM25()
+    assert (local_bm25.k1, local_bm25.b, local_bm25.method) == (BM25_K1, BM25_B, "lucene")
+    stores: list[Store] = [LocalStore(tmp_path / "local"), MilvusStore(_location(tmp_path))]
+    for store in stores:
+        # Two publishes: Milvus Lite would keep a segment each, and statistics per segment.
+        with store.writer(MODEL, DIM) as writer:
+            for issue in ISSUES:
+                put(writer, issue)
+            writer.publish()
+        with store.writer(MODEL, DIM) as writer:
+            put(writer, BUDGET)
+            writer.publish()
+    readers = [store.reader() for store in stores]
+    queries = [
+        "农业生产",
+        "燈會在哪裡舉行？市民猜謎嗎",  # Traditional, the text Simplified
+        "預算增長10.5%",  # a term with punctuation
+        "农业技术农业",  # a repeated term counts twice
+        {"农业": 1.0, "生产": 0.5, "灯会": 0.25},  # weights in Milvus's steps: exact
+    ]
+    for query in queries:
+        local, milvus = (_scored(reader, query) for reader in readers)
+        assert [t for t, _ in milvus] == [t for t, _ in local], query
+        assert [s for _, s in milvus] == pytest.approx([s for _, s in local], rel=1e-4)
+        assert len(local) >= 2
+    assert _scored(readers[1], "燈會在哪裡舉行")[0][0] == "元宵节灯会在县城广场举行。"
+    for reader in readers:
+        reader.close()
+
+
+def _scored(reader: Reader, query: str | dict[str, float]) -> list[tuple[str, float]]:
+    found = reader.lexical_search(query, 20)
+    records = reader.chunks([i for i, _ in found])
+    return [(records[i].text, score) for i, score in found]
+
+
+def test_old_format_is_refused(tmp_path: Path) -> None:
+    store = MilvusStore(_location(tmp_path))
+    with store.writer(MODEL, DIM) as writer:
+        put(writer, LANTERN)
+        writer.publish()
+    conn = store._connect()
+    conn.set_meta({"schema_version": str(SCHEMA_VERSION - 1)})
+    conn.close()
+    with pytest.raises(StoreError, match="new collection"):
+        store.reader()
+    with pytest.raises(StoreError, match="new collection"), store.writer(MODEL, DIM):
+        pass
 
 
 def test_lexical_scores(reader: MilvusReader) -> None:
