@@ -105,6 +105,11 @@ def _index_env(default: Path) -> str:
     return str(Path(value).expanduser()) if value.startswith("~") else value
 
 
+def milvus_token() -> str:
+    """MILVUS_TOKEN: the credentials a Milvus server wants ("" when none)."""
+    return _str_env("MILVUS_TOKEN") or ""
+
+
 def _str_env(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 

@@ -106,6 +106,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
+from retrieval.config import milvus_token
 from retrieval.documents import Article, Chunk, Issue
 from retrieval.filters import Filters
 from retrieval.lexical import DEFAULT_TOKENIZER, tokenize
@@ -246,7 +247,7 @@ def _parse_location(location: str) -> _Target:
         port = parts.port or (443 if scheme == "https" else 19530)
         name = parts.path.strip("/") or DEFAULT_COLLECTION
         uri = f"{scheme}://{parts.hostname}:{port}"
-        target = _Target(uri, name, None, os.environ.get("MILVUS_TOKEN", ""))
+        target = _Target(uri, name, None, milvus_token())
     elif location.startswith("milvus:"):
         path, _, name = location[len("milvus:") :].partition("#")
         if not path.endswith(".db"):
