@@ -106,6 +106,12 @@ def _bigrams(text: str) -> list[str]:
     return terms
 
 
+def bm25_idf(documents: int, frequency: int) -> float:
+    """BM25's inverse document frequency (bm25s's "lucene" one, as Milvus's) of a term
+    that ``frequency`` of ``documents`` hold."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
 class LexicalIndex:
     """A BM25 index over chunks, with the chunk id of each document.
 
@@ -196,8 +202,7 @@ class LexicalIndex:
         if not n:
             return 0.0
         column = self._bm25.vocab_dict.get(term)
-        df = int(self._df[column]) if column is not None else 0
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(n, int(self._df[column]) if column is not None else 0)
 
     def row(self, chunk_id: int) -> int | None:
         """Row of a chunk in the score array, None when it is not indexed."""

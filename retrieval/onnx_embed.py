@@ -207,7 +207,9 @@ class OnnxEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Embed a question, with the model's query prompt when it has one.
 
-        The last few questions are remembered: answering one asks for its vector twice.
+        The last few questions are remembered: an answer searches deeper with the same
+        question when reprints use up its candidates, and `eval --compare` asks each
+        question in every mode.
 
         Args:
             text: The question.

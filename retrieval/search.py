@@ -9,7 +9,6 @@ the README's table).
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from retrieval.crosslingual import Transliterations, translate
 from retrieval.filters import Filters
 from retrieval.store import ChunkRecord, LexicalQuery, Reader, Store, note_embedder, open_store
+from retrieval.text import HAN_RE
 
 if TYPE_CHECKING:
     from retrieval.embed import Embedder
@@ -38,7 +38,6 @@ CANDIDATES = 50
 # of a Chinese question: there the dense side weighs a little more.
 DENSE_WEIGHT = 0.5
 DENSE_WEIGHT_NO_CJK = 0.6
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Reciprocal rank fusion's damping constant (the usual 60).
 RRF_K = 60
 # FAISS may return ids whose rows a writer has just collected; ask for a few more than
@@ -159,7 +158,7 @@ class Searcher:
         index = self.index
         mode = mode or self.mode
         depth = max(CANDIDATES, k + _SPARE)
-        chinese = bool(_CJK.search(question))
+        chinese = bool(HAN_RE.search(question))
         terms = None if chinese else self.translate(question, index)
         lexical_query: LexicalQuery = question if terms is None else terms
 
@@ -178,7 +177,7 @@ class Searcher:
             ranked = list(lexical.items())
         else:
             weight = DENSE_WEIGHT if chinese else DENSE_WEIGHT_NO_CJK
-            ranked = self._fuse(index, query, dense, lexical, lexical_query, weight)
+            ranked, dense, lexical = self._fuse(index, query, dense, lexical, lexical_query, weight)
         ranked = ranked[: k + _SPARE]
         records = index.chunks([chunk_id for chunk_id, _ in ranked])
         ranked = [(i, s) for i, s in ranked if i in records][:k]
@@ -208,16 +207,18 @@ class Searcher:
         lexical: dict[int, float],
         lexical_query: LexicalQuery,
         dense_weight: float,
-    ) -> list[tuple[int, float]]:
+    ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
+        """The candidates of both sides ranked by fused score, and the cosines and BM25
+        scores known now (convex fusion gives every candidate both)."""
         if self.fusion == "rrf":
             scores: dict[int, float] = {}
             for ranking, weight in ((dense, dense_weight), (lexical, 1 - dense_weight)):
                 for rank, chunk_id in enumerate(ranking):
                     scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-            return sorted(scores.items(), key=lambda item: -item[1])
+            return sorted(scores.items(), key=lambda item: -item[1]), dense, lexical
         candidates = list(dict.fromkeys([*dense, *lexical]))
         if not candidates:  # e.g. a date filter that no issue matches
-            return []
+            return [], dense, lexical
         # Every candidate gets both scores: its exact cosine from the stored vector, its
         # BM25 score from the index (0 where the question's words are absent).
         cos = dense | _cosines(index, query, [i for i in candidates if i not in dense])
@@ -234,7 +235,7 @@ class Searcher:
         lexical_part = bm25 / bm25.max() if bm25.max() > 0 else np.zeros_like(bm25)
         fused = dense_weight * dense_part + (1 - dense_weight) * lexical_part
         order = np.argsort(-fused, kind="stable")
-        return [(candidates[i], float(fused[i])) for i in order]
+        return [(candidates[i], float(fused[i])) for i in order], cos, bm
 
 
 def _cosines(index: Reader, query: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:

@@ -31,6 +31,10 @@ from retrieval.filters import Filters
 _noted: set[tuple[str, str, str]] = set()
 _noted_lock = threading.Lock()
 
+# The embedder an index that records none was built with: such indexes predate the
+# choice, and sentence-transformers built them.
+OLDEST_EMBEDDER = "torch"
+
 # A lexical query: a question's text (tokenised by the index), or weighted terms (an
 # English question translated, see retrieval.crosslingual).
 LexicalQuery = str | Mapping[str, float]

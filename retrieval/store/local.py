@@ -35,6 +35,7 @@ from retrieval.documents import Article, Chunk, Issue
 from retrieval.filters import Filters
 from retrieval.lexical import DEFAULT_TOKENIZER, LexicalIndex, LexicalScores, Tokenizer
 from retrieval.store.base import (
+    OLDEST_EMBEDDER,
     ArticleSummary,
     ChunkRecord,
     IndexBusyError,
@@ -55,8 +56,6 @@ SCHEMA_VERSION = 2
 # a server answers concurrent questions from its own thread pool instead.
 faiss.omp_set_num_threads(1)
 _GEN_PREFIX = "gen-"
-# Indexes that record no embedder predate the choice: sentence-transformers built them.
-_OLDEST_EMBEDDER = "torch"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -295,7 +294,7 @@ class IndexReader:
     @property
     def embedder(self) -> str:
         """The embedder that built this index (see :data:`retrieval.config.EMBEDDERS`)."""
-        return self.manifest.get("embedder", _OLDEST_EMBEDDER)
+        return self.manifest.get("embedder", OLDEST_EMBEDDER)
 
     @property
     def dim(self) -> int:
@@ -610,7 +609,7 @@ class IndexWriter:
         # The embedder that adds vectors now: None for writers that only remove or rebuild.
         self._adding_with = embedder
         # The embedder that built the index: this one for a new index, else from its meta.
-        self.embedder = embedder or _OLDEST_EMBEDDER
+        self.embedder = embedder or OLDEST_EMBEDDER
         self._conn = _connect(index_dir / "store.sqlite")
         self._conn.executescript(_SCHEMA)
         if not _has_sentences(self._conn):  # a store written before sentence vectors
@@ -650,7 +649,7 @@ class IndexWriter:
                 f"the index in {self.index_dir} was built with model {meta['model_id']!r}, "
                 f"not {self.model_id!r}: use the same model, or another index folder"
             )
-        built_with = meta.get("embedder", _OLDEST_EMBEDDER)
+        built_with = meta.get("embedder", OLDEST_EMBEDDER)
         if self._adding_with:
             note_embedder(str(self.index_dir), built_with, self._adding_with)
         self.embedder = built_with
@@ -740,34 +739,27 @@ class IndexWriter:
         Only texts whose sentence vectors are cached too count: a cache written before
         sentences had vectors is embedded again.
         """
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, np.ndarray] = {}
-        for i in range(0, len(wanted), 500):
-            batch = wanted[i : i + 500]
-            rows = self._conn.execute(
-                f"""SELECT text_hash, vector FROM embeddings
-                    WHERE model_id = ? AND sentences IS NOT NULL
-                      AND text_hash IN ({",".join("?" * len(batch))})""",
-                [self.model_id, *batch],
-            )
-            for text_hash, blob in rows:
-                found[text_hash] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        blobs = self._cached("vector", hashes)
+        return {h: np.frombuffer(blob, dtype=np.float32) for h, blob in blobs.items()}
 
     def cached_sentences(self, hashes: Iterable[str]) -> dict[str, SentenceVectors]:
         """Sentence vectors cached by text hash."""
+        blobs = self._cached("sentences", hashes)
+        return {h: SentenceVectors.unpack(blob, self.dim) for h, blob in blobs.items()}
+
+    def _cached(self, column: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        """One column of the embedding cache by text hash, for texts with sentence vectors."""
         wanted = list(dict.fromkeys(hashes))
-        found: dict[str, SentenceVectors] = {}
+        found: dict[str, bytes] = {}
         for i in range(0, len(wanted), 500):
             batch = wanted[i : i + 500]
             rows = self._conn.execute(
-                f"""SELECT text_hash, sentences FROM embeddings
+                f"""SELECT text_hash, {column} FROM embeddings
                     WHERE model_id = ? AND sentences IS NOT NULL
                       AND text_hash IN ({",".join("?" * len(batch))})""",
                 [self.model_id, *batch],
             )
-            for text_hash, blob in rows:
-                found[text_hash] = SentenceVectors.unpack(blob, self.dim)
+            found.update((text_hash, blob) for text_hash, blob in rows)
         return found
 
     def cache_vectors(

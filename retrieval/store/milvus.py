@@ -109,8 +109,9 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusExcep
 from retrieval.config import milvus_token
 from retrieval.documents import Article, Chunk, Issue
 from retrieval.filters import Filters
-from retrieval.lexical import DEFAULT_TOKENIZER, tokenize
+from retrieval.lexical import DEFAULT_TOKENIZER, bm25_idf, tokenize
 from retrieval.store.base import (
+    OLDEST_EMBEDDER,
     ArticleSummary,
     ChunkRecord,
     IndexBusyError,
@@ -173,7 +174,6 @@ _SERVER_ANALYZER = {"tokenizer": "whitespace"}
 # Milvus Lite has no whitespace tokenizer; its standard one cuts words of letters, digits
 # and underscores and lower-cases them, which leaves escaped (and folded) terms as they are.
 _LITE_ANALYZER = {"tokenizer": "standard"}
-_OLDEST_EMBEDDER = "torch"
 # Writers of this process: the lease check and write must not interleave between them.
 _lease_lock = threading.Lock()
 # Milvus Lite files this process has open, with the number of connections to each: the
@@ -918,7 +918,7 @@ class MilvusReader:
         self._model_id = meta["model_id"]
         self._dim = int(meta["dim"])
         self._tokenizer = meta["tokenizer"]
-        self._embedder = meta.get("embedder", _OLDEST_EMBEDDER)
+        self._embedder = meta.get("embedder", OLDEST_EMBEDDER)
         self._hnsw = meta.get("vector_index") == "HNSW"
         self._lock = threading.Lock()
         self._published = published
@@ -1104,10 +1104,7 @@ class MilvusReader:
         n, frequencies = self._term_frequencies()
         if not n:
             return dict.fromkeys(terms, 0.0)
-        return {
-            t: float(np.log(1 + (n - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)))
-            for t in terms
-        }
+        return {t: bm25_idf(n, frequencies.get(t, 0)) for t in terms}
 
     def vocabulary(self) -> Iterable[str]:
         """The indexed lexical terms (folded): those of the stored tokens."""
@@ -1381,7 +1378,7 @@ class MilvusWriter:
         _load_collections(conn)
         self._lease = _Lease(conn, location, wait)
         try:
-            self._check_meta(tokenizer or DEFAULT_TOKENIZER, embedder or _OLDEST_EMBEDDER)
+            self._check_meta(tokenizer or DEFAULT_TOKENIZER, embedder or OLDEST_EMBEDDER)
             self._published = _Published.read(conn)
             self._next_id = int(conn.meta(["next_id"]).get("next_id", "1"))
             self._recover()
@@ -1434,7 +1431,7 @@ class MilvusWriter:
             )
         # Stored tokens were cut by the index's tokenizer: keep using it.
         self.tokenizer = meta["tokenizer"]
-        self.embedder = meta.get("embedder", _OLDEST_EMBEDDER)
+        self.embedder = meta.get("embedder", OLDEST_EMBEDDER)
         if self._adding_with:
             note_embedder(self.location, self.embedder, self._adding_with)
 
