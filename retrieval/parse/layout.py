@@ -42,6 +42,7 @@ import math
 import re
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from retrieval.documents import Article
@@ -93,6 +94,7 @@ _SET_SHARE = 0.5
 _WIDE_END = 0.97  # ... and the wide end, over lines whose last character cannot hang
 # Punctuation that may not start a line hangs past the column's end instead.
 _HANGING = frozenset("，。、；：？！）」』”’》〉】〕…—%,.;:?!)]}·")
+_FENCE = 1.5  # Tukey's: widths beyond the upper quartile by 1.5 interquartile ranges
 _OVERWIDE = 1.0  # a line a character wider than the column is set in another measure
 _LATIN_RUN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*")
 _COLUMN_SHARE = 0.7  # lines narrower than this share of the widest are not column lines
@@ -333,7 +335,7 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
     every = runs_on if len(runs_on) >= _MIN_LINES else list(range(len(lines)))
     # How wide body lines get is a property of the engine, the same over the file: taken
     # over all of it, a few rare widest lines of a ragged file are not missed.
-    unhung_all = sorted(lines[j].width for j in every if lines[j].text[-1] not in _HANGING)
+    unhung_all = _fenced(lines[j].width for j in every if lines[j].text[-1] not in _HANGING)
     widest = unhung_all[int(_WIDE_END * (len(unhung_all) - 1))] if unhung_all else 0.0
     widths = Counter(lines[j].width for j in every)
     kept_measure = bool(widths) and widths.most_common(1)[0][1] >= _SET_SHARE * len(every)
@@ -348,7 +350,7 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
             measures.append((0.0, math.inf))
             continue
         unhung = (
-            sorted(
+            _fenced(
                 lines[j].width
                 for j in every[lo : lo + _WINDOW]
                 if lines[j].text[-1] not in _HANGING
@@ -364,6 +366,22 @@ def _column_widths(lines: list[_Line]) -> list[tuple[float, float]]:
     return measures
 
 
+def _fenced(widths: Iterable[float]) -> list[float]:
+    """The widths in order, without the outliers at the wide end (Tukey's fence).
+
+    A headline that spans columns runs on into its second line as body lines do, and
+    in a narrow column (12 characters, two headline lines every 30 or so) such lines
+    are common enough to be taken for the column's widest body lines: the headline is
+    then read as body text.
+    """
+    ordered = sorted(widths)
+    if not ordered:
+        return ordered
+    q1, q3 = (ordered[int(q * (len(ordered) - 1))] for q in (0.25, 0.75))
+    limit = q3 + _FENCE * max(q3 - q1, 1.0)
+    return [w for w in ordered if w <= limit]
+
+
 def _first_word_width(text: str) -> float:
     """Width of what could not fit at the end of the line before: a word or one char,
     with the opening brackets before it (they never end a line)."""
@@ -376,14 +394,20 @@ def _first_word_width(text: str) -> float:
 
 def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     measures = _column_widths(lines)
-    # A line before a dateline ("本报讯") ends its paragraph, however wide it is.
+    # A line before a dateline ("本报讯") ends its paragraph, however wide it is; so
+    # does a headline-like line right after a closing ("（记者 张三）"): the next
+    # article's headline, however close to the column's width it is set.
     full = [
         i + 1 < len(lines)
         and line.width + _first_word_width(lines[i + 1].text)
         > measures[i][0] - _slack(*measures[i])
         and not ARTICLE_START_RE.match(lines[i + 1].text)
+        and not _opens_article(lines, i)
         for i, line in enumerate(lines)
     ]
+    for i in range(1, len(lines)):
+        if full[i] and _ends_split_headline(lines, full, i, measures[i][0]):
+            full[i] = False
     # So does a headline set wider than the column, and the line before it: a line that
     # starts where a paragraph or a headline's first line ended (a wide line inside a
     # paragraph is a ragged body line).
@@ -419,6 +443,34 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             paragraphs.append(previous)
         previous.full_end = ends
     return paragraphs
+
+
+def _opens_article(lines: list[_Line], i: int) -> bool:
+    """Whether line ``i`` is a headline line right after a closing ("（记者 张三）")."""
+    return i > 0 and _is_closing_line(lines[i - 1].text) and is_headline_like(lines[i].text)
+
+
+def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: float) -> bool:
+    """Whether line ``i`` is the second half of a headline broken in the middle.
+
+    Its first half opens a block and stops short of the column without ending a
+    sentence, as no body line does; the second half is about as long and short of the
+    column too, where the body after a one-line headline fills it. Without this, a
+    second half that happens to reach within a character of the column ("虎头埤风景区
+    环湖木栈" / "道整修工程将于近期完工") runs on into the body, commas and "！" and all.
+    """
+    first, second = lines[i - 1], lines[i]
+    opens_block = (
+        i == 1 or first.blank_before or not full[i - 2] or _ends_sentence(lines[i - 2].text)
+    )
+    return (
+        opens_block
+        and not full[i - 1]
+        and not second.blank_before
+        and is_headline_like(first.text)
+        and len(second.text) <= len(first.text) + 1
+        and second.width < measure
+    )
 
 
 def _slack(narrow_end: float, wide_end: float) -> float:

@@ -160,6 +160,70 @@ def test_a_headline_broken_over_two_lines_is_joined() -> None:
     assert [a.author for a in articles] == ["王建国", "赵磊"]
 
 
+# Bodies without a dateline ("本报讯"), which would end the lines before it anyway, in
+# one paragraph of two sentences each.
+PLAIN_FIRST = ("".join(p.removeprefix("本报讯 ") for p in FIRST),)
+PLAIN_SECOND = ("".join(p.removeprefix("本报讯 ") for p in SECOND),)
+
+
+def _closed_issue(*articles: tuple[list[str], tuple[str, ...], str], width: int) -> str:
+    """Articles as papers that close them print them: headline lines, the body wrapped
+    to ``width``, a closing "（author）" line; no blank lines anywhere."""
+    lines: list[str] = []
+    for headline_lines, paragraphs, author in articles:
+        lines += headline_lines
+        for paragraph in paragraphs:
+            lines += _wrap(paragraph, width)
+        lines.append(f"（{author}）")
+    return "\n".join(lines)
+
+
+def test_a_headline_spanning_columns_in_a_narrow_column_is_not_body_text() -> None:
+    # Two headline lines far wider than a 12-character column, in every article: common
+    # enough that they once passed for the column's widest body lines.
+    head = ["县城关镇全力推进老旧小区改造工程", "惠及居民两千余户 年内完成十二个小区"]
+    other = ["西营镇千亩大棚蔬菜进入采摘旺季", "种植户一个大棚能收入三万多元"]
+    text = _closed_issue(
+        (head, PLAIN_FIRST, "王建国"),
+        (other, PLAIN_SECOND, "赵磊"),
+        (head, PLAIN_FIRST, "张三"),
+        width=12,
+    )
+    articles = split_articles(text)
+    assert [_squash(a.headline) for a in articles] == [
+        _squash("".join(h)) for h in (head, other, head)
+    ]
+    assert [_squash(a.body) for a in articles] == [
+        _squash("".join(paragraphs)) for paragraphs in (PLAIN_FIRST, PLAIN_SECOND, PLAIN_FIRST)
+    ]
+
+
+def test_a_headline_line_after_a_closing_that_fills_the_column() -> None:
+    # "西营镇千亩大棚蔬菜喜获丰收" fills the 13-character column: after a closing it is
+    # the next article's headline, not the first line of a paragraph.
+    text = _closed_issue(
+        (["老旧小区改造开工"], PLAIN_FIRST, "王建国"),
+        (["西营镇千亩大棚蔬菜喜获丰收"], PLAIN_SECOND, "赵磊"),
+        width=13,
+    )
+    articles = split_articles(text)
+    assert [a.headline for a in articles] == ["老旧小区改造开工", "西营镇千亩大棚蔬菜喜获丰收"]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+def test_a_headline_broken_in_the_middle_keeps_its_second_half() -> None:
+    # The second half, as long as the first and short of the column, ends the headline
+    # even though the next word would not have fit after it.
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    second = ["西营镇千亩大棚蔬菜喜", "获丰收，大家快来买吧！"], PLAIN_SECOND, "赵磊"
+    articles = split_articles(_closed_issue(first, second, width=12))
+    assert [_squash(a.headline) for a in articles] == [
+        "老旧小区改造开工",
+        "西营镇千亩大棚蔬菜喜获丰收，大家快来买吧！",
+    ]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
 def test_subheads_stay_inside_their_article() -> None:
     text = _page(
         "县委统战部工作综述",
