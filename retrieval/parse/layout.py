@@ -69,7 +69,7 @@ from retrieval.parse.furniture import (
 )
 from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import HAN_RE, OPENING, SENTENCE_END, char_width, text_width
+from retrieval.text import HAN_RE, OPENING, SENTENCE_END, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -446,8 +446,17 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
 
 
 def _opens_article(lines: list[_Line], i: int) -> bool:
-    """Whether line ``i`` is a headline line right after a closing ("（记者 张三）")."""
-    return i > 0 and _is_closing_line(lines[i - 1].text) and is_headline_like(lines[i].text)
+    """Whether line ``i`` is a headline line right after a closing ("（记者 张三）").
+
+    A closing names someone or something, in Chinese: a date or a time span in brackets
+    under an event's name ("(112/12/24-113/2/18)") closes nothing.
+    """
+    return (
+        i > 0
+        and _is_closing_line(lines[i - 1].text)
+        and bool(HAN_RE.search(lines[i - 1].text))
+        and is_headline_like(lines[i].text)
+    )
 
 
 def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: float) -> bool:
@@ -484,8 +493,8 @@ def _is_overwide(line: _Line, narrow_end: float, wide_end: float) -> bool:
     # Where OCR does not keep the measure, body lines spread: ask for a wider margin.
     margin = _OVERWIDE if wide_end - narrow_end <= 1 else 2 * _OVERWIDE
     # Punctuation hanging in the margin and a Latin word that cannot be broken make a
-    # body line wider too.
-    hanging = char_width(line.text[-1]) if line.text[-1] in _HANGING else 0.0
+    # body line wider too. (All of the closing run hangs: "」；" may not start a line.)
+    hanging = text_width(line.text[len(line.text.rstrip("".join(_HANGING))) :])
     latin = max((text_width(m) for m in _LATIN_RUN_RE.findall(line.text)), default=0.0)
     width = line.width - hanging - latin
     return width >= wide_end + margin
