@@ -290,3 +290,34 @@ def test_a_quantity_question_quotes_the_number_of_the_measure_it_asks_for():
     )
     # The quote starts at the sentence with "12格", not at the one with other numbers.
     assert select_quote("今年去东京食品展台南租了几格摊位？", text).startswith("今年台南市参展")
+
+
+# A passage whose every sentence is on the same topic (the new activity centre): only one
+# holds what each question asks. Each is padded past half of MAX_QUOTE_CHARS, so that a
+# quote is the one sentence chosen.
+_PAD = "，承办单位表示相关信息将陆续公布于官方网站及社群平台" * 3
+CENTRE = "".join(
+    f"{sentence}{_PAD}。"
+    for sentence in (
+        "市政府选址溪东里亲子公园新建溪东里活动中心，新建工程今日举行开工仪式",
+        "溪东里与溪顶里两里约1万名居民，过去共同利用桥下空间做为溪东里活动中心使用",
+        "区公所感谢王健源董事长捐赠设备，期待活动中心落成后带动社区活动",
+        "活动中心每张使用券面额50元，由区公所统一发放",
+        "新活动中心预定新建二层建筑物，工期为360日历天，预计114年3月底完工",
+    )
+)
+
+
+def test_a_time_question_quotes_the_sentence_with_the_date():
+    quote = select_quote("溪东里新活动中心哪一年盖好？", CENTRE)
+    assert "114年3月底完工" in quote
+
+
+def test_a_who_question_quotes_the_sentence_with_the_name():
+    quote = select_quote("给溪东里活动中心捐设备的董事长叫什么？", CENTRE)
+    assert "王健源董事长" in quote
+
+
+def test_the_words_next_to_the_interrogative_outweigh_the_topic():
+    quote = select_quote("溪东里活动中心的使用券面额多少？", CENTRE)
+    assert "面额50元" in quote
