@@ -73,7 +73,9 @@ def page(*columns: tuple[str, str], masthead: str | None = None) -> Image.Image:
     body = ImageFont.truetype(str(FONT_FILE), BODY)
     head = ImageFont.truetype(str(FONT_FILE), round(BODY * 1.3))
     width = 2 * MARGIN + len(columns) * CHARS * BODY + (len(columns) - 1) * GUTTER
-    image = Image.new("L", (width, 2 * MARGIN + 14 * round(BODY * 1.3)), 255)
+    rows = max(-(-(len(text) + 2) // CHARS) for _, text in columns)
+    height = max(14 * round(BODY * 1.3), 4 * BODY + rows * round(BODY * 1.5)) + 2 * MARGIN
+    image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
     top = MARGIN
     if masthead:
@@ -115,6 +117,19 @@ def test_two_columns_are_read_one_after_the_other(engine: None) -> None:
     assert 0 <= a_last < b_first
     # No space between Chinese characters.
     assert " " not in "".join(unmark(line) for line in lines_of(text))
+
+
+@pytest.mark.parametrize("degrees", [3.0, -3.0])
+def test_a_page_turned_askew_is_read_upright(engine: None, degrees: float) -> None:
+    # As a phone photographs a page: turned by a few degrees, the lines no longer stand
+    # on the image's rows, nor the columns' edges on its columns.
+    upright = page((A_HEAD, A_BODY * 4), (B_HEAD, B_BODY * 4))
+    turned = upright.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    [text] = ocr_images([turned])
+    assert cer(A_HEAD + A_BODY * 4 + B_HEAD + B_BODY * 4, text) < 0.05
+    assert [best_line(text, part) < 0.1 for part in (A_HEAD, A_BODY * 4, B_HEAD, B_BODY * 4)] == [
+        True
+    ] * 4
 
 
 def test_traditional_page_is_read_in_traditional(engine: None) -> None:
