@@ -70,7 +70,8 @@ from retrieval.store import ChunkRecord  # noqa: E402
 
 EVAL_SET = ROOT / "benchmarks" / "eval" / "questions.jsonl"
 _SPACE_RE = re.compile(r"\s+")
-REAL_OCR_STYLES = ("ocr-render", "ocr-render-hant")
+# Rendered scans in each script, and phone photos of the Simplified pages.
+REAL_OCR_STYLES = ("ocr-render", "ocr-render-hant", "ocr-photo")
 
 
 # --- text comparison ----------------------------------------------------------------------
@@ -395,11 +396,13 @@ def _write_rendered(
     The renderer converts to Traditional itself; the truth stays the Simplified text,
     and both sides are folded to Simplified for the comparison.
     """
-    takes_issue = "issue" in inspect.signature(render).parameters
+    parameters = inspect.signature(render).parameters
     for number, issue in enumerate(variant.issues):
         articles = [(a.headline, a.body) for a in clean[issue]]
         gold: list[ArticleLike] = list(clean[issue])
-        extra = {"issue": issue} if takes_issue else {}
+        extra: dict[str, object] = {"issue": issue} if "issue" in parameters else {}
+        if variant.name == "ocr-photo" and "photo" in parameters:
+            extra["photo"] = True
         try:
             rendered = render(
                 articles, folder / issue, traditional=variant.fold, seed=seed + number, **extra

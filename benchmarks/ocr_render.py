@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/ocr_render.py [--issue 2024-01-01] [--corpus ../shared/corpus]
-        [--articles 6] [--columns 3] [--traditional] [--seed 0] [--out DIR]
+        [--articles 6] [--columns 3] [--traditional] [--photo] [--seed 0] [--out DIR]
 
 The corpus is plain text; scanned issues are not. This module typesets articles the way
 a county paper prints them, so that the OCR path (:mod:`retrieval.parse.ocr`) can be
@@ -14,6 +14,9 @@ depending on the column count), in WenQuanYi Zen Hei (Debian's fonts-wqy-zenhei)
 article runs on into the next column and the next page, as printed, the run-on part
 without a headline. The pages then get what a scanner adds: a paper tone, a slight
 rotation, blur and noise, all drawn from ``seed``, so a page is the same on every run.
+With ``photo``, the pages are what a phone makes of them instead: turned by 1.5–3°, the
+back of the sheet showing through, the light falling off towards a corner, at two
+thirds of the resolution, saved as JPEG.
 
 ``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
 pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import logging
 import random
 import sys
@@ -37,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
@@ -87,8 +91,10 @@ def render_issue(
     paper: str = PAPER,
     page_mm: tuple[float, float] = _A4_MM,
     dpi: int = 300,
+    photo: bool = False,
 ) -> list[Path]:
-    """Typeset articles as the scanned pages of one issue and save them as PNG files.
+    """Typeset articles as the scanned pages of one issue and save them as PNG files
+    (JPEG files for ``photo``).
 
     Args:
         articles: (headline, body) pairs; the body has one paragraph per line.
@@ -100,9 +106,10 @@ def render_issue(
         paper: The paper's name, in the masthead.
         page_mm: Page width and height in millimetres (A4 by default).
         dpi: Resolution of the page images.
+        photo: Phone photos of the pages instead of scans (see the module docstring).
 
     Returns:
-        The page files ``<issue>_<NN>.png`` (NN from 01), in page order, which
+        The page files ``<issue>_<NN>.png`` or ``.jpg`` (NN from 01), in page order, which
         :func:`retrieval.parse.group_issue_files` groups into one issue.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,9 +123,10 @@ def render_issue(
         paper=paper,
         page_mm=page_mm,
         dpi=dpi,
+        photo=photo,
     )
     for number, page in enumerate(pages, start=1):
-        path = out_dir / f"{issue}_{number:02d}.png"
+        path = out_dir / f"{issue}_{number:02d}.{'jpg' if photo else 'png'}"
         page.image.save(path, dpi=(dpi, dpi))
         paths.append(path)
     return paths
@@ -134,6 +142,7 @@ def typeset(
     paper: str = PAPER,
     page_mm: tuple[float, float] = _A4_MM,
     dpi: int = 300,
+    photo: bool = False,
 ) -> list[Page]:
     """Typeset articles into pages, keeping the text printed on each (see :class:`Page`).
 
@@ -155,7 +164,7 @@ def typeset(
     for headline, body in articles:
         paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
         setter.article(headline.strip(), paragraphs)
-    return [_scan(page, rng) for page in setter.pages]
+    return [(_photograph if photo else _scan)(page, rng) for page in setter.pages]
 
 
 def _masthead_text(paper: str, issue: str) -> str:
@@ -363,6 +372,29 @@ def _scan(page: Page, rng: random.Random) -> Page:
     return Page(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), page.lines)
 
 
+def _photograph(page: Page, rng: random.Random) -> Page:
+    """The page as a phone photographs it: the back of the sheet showing through, light
+    falling off towards a corner, turned by 1.5–3°, at two thirds of the resolution, as
+    a JPEG."""
+    pixels = np.asarray(page.image, dtype=np.float32)
+    back = ImageOps.mirror(page.image).filter(ImageFilter.GaussianBlur(2.0))
+    pixels = pixels - 0.15 * (255.0 - np.asarray(back, dtype=np.float32))
+    height, width = pixels.shape
+    dim = rng.uniform(0.3, 0.45)
+    light = (
+        np.linspace(1.0 - dim, 1.0, width)[None, :]
+        * np.linspace(1.0, 1.0 - dim / 2, height)[:, None]
+    )
+    noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 6.0, pixels.shape)
+    image = Image.fromarray((pixels * light + noise).clip(0, 255).astype(np.uint8))
+    angle = rng.choice((-1, 1)) * rng.uniform(1.5, 3.0)
+    image = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=190)
+    image = image.resize((width * 2 // 3, height * 2 // 3), Image.Resampling.LANCZOS)
+    jpeg = io.BytesIO()
+    image.save(jpeg, "JPEG", quality=50)
+    return Page(Image.open(io.BytesIO(jpeg.getvalue())), page.lines)
+
+
 def cer(reference: str, hypothesis: str) -> float:
     """Character error rate: edit distance over the reference length, whitespace ignored.
 
@@ -388,6 +420,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=6, help="its first N articles")
     parser.add_argument("--columns", type=int, default=3)
     parser.add_argument("--traditional", action="store_true")
+    parser.add_argument("--photo", action="store_true", help="phone photos instead of scans")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="where the pages go (default: a temp folder)")
     args = parser.parse_args()
@@ -398,7 +431,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     source = read_issue(args.corpus / "issues" / f"{args.issue}.txt")
     articles = [(a.headline, a.body) for a in source.articles[: args.articles]]
-    options = {"traditional": args.traditional, "columns": args.columns, "seed": args.seed}
+    options = {
+        "traditional": args.traditional,
+        "columns": args.columns,
+        "seed": args.seed,
+        "photo": args.photo,
+    }
     pages = typeset(articles, issue=args.issue, **options)
     out = args.out or Path(tempfile.mkdtemp(prefix="ocr_render-"))
     paths = render_issue(articles, out, issue=args.issue, **options)

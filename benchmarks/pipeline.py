@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/pipeline.py [--issues 100] [--corpus ../shared/corpus] [--queries 200]
-        [--embedder onnx-int8 --embedder torch]
+        [--embedder onnx --embedder torch]
 
 Ingests the first N issues of the corpus into a fresh temporary index, ingests them again
 (unchanged: skipped) and then issue N+1 alone (the daily case), then asks
@@ -12,7 +12,7 @@ resident memory (of the ingest, and of a fresh process serving the index as the 
 does), and query latency p50/p95 (query embedding included), both for the search alone
 and for the whole answer (search + quotes); the query embedding alone (p50, uncached);
 and the wall time of a one-shot `bulletin-qa ask` (a new process, as a script pays it).
-Each embedder (default: onnx-int8 and torch) runs in a process of its own, so that
+Each embedder (default: onnx, the default one, and torch) runs in a process of its own, so that
 memory and start-up are its own; the rows are printed side by side, and as JSON.
 """
 
@@ -129,7 +129,7 @@ def main() -> None:
         "--embedder",
         action="append",
         choices=EMBEDDERS,
-        help="embedder to measure; repeatable (default: onnx-int8 and torch)",
+        help="embedder to measure; repeatable (default: onnx and torch)",
     )
     parser.add_argument("--one", choices=EMBEDDERS, help=argparse.SUPPRESS)  # a child run
     args = parser.parse_args()
@@ -138,7 +138,7 @@ def main() -> None:
         return
 
     rows: dict[str, dict[str, object]] = {}
-    for kind in args.embedder or ["onnx-int8", "torch"]:
+    for kind in args.embedder or ["onnx", "torch"]:
         # Every option but --embedder, passed on to the child.
         passed = ["--issues", str(args.issues), "--corpus", str(args.corpus)]
         passed += ["--queries", str(args.queries), "--seed", str(args.seed)]

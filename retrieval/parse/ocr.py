@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from retrieval.parse.errors import BadFileError
 from retrieval.text import OPENING
@@ -102,7 +102,11 @@ _TALL = 1.25  # a word box this much taller than its line's text reaches out of 
 _SAME_SIZE = 0.2  # relative difference of text heights within one size of text
 _SPECK = 0.5  # text smaller than this (relative to the body text) is specks, left out
 _SPECK_CHARS = 2  # if it is no more characters than this (else its boxes are wrong)
-_INK = 128  # gray levels under this are ink
+_INK = 128  # gray levels under this are ink (on paper made white, see _flattened)
+# The paper's brightness is taken on the page reduced this many times, as the brightest
+# pixel within a window of this many (about 100 pixels at 300 dpi: a large character).
+_PAPER_REDUCE = 16
+_PAPER_WINDOW = 7
 # Pages turned by more than this (degrees) are read again upright. Rendered scans turned
 # by up to 0.4° read as well as straight ones.
 _MAX_SKEW = 0.5
@@ -308,7 +312,7 @@ def _ocr_page(path: Path, image: Image.Image, index: int, count: int) -> str:
         log.info("%s: page %d is turned by %.1f°: reading it again upright", path, index + 1, skew)
         image = image.rotate(-skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
         lines, _ = _read_lines(image)
-    text = _layout(lines, np.asarray(image))
+    text = _layout(lines, _flattened(image))
     log.info(
         "%s: OCR page %d/%d: %d characters in %.1f s",
         path,
@@ -318,6 +322,22 @@ def _ocr_page(path: Path, image: Image.Image, index: int, count: int) -> str:
         time.perf_counter() - started,
     )
     return text
+
+
+def _flattened(image: Image.Image) -> np.ndarray:
+    """The page's grey levels with its paper made white, for the layout to tell ink by.
+
+    A phone photo's light falls off towards a corner, where the paper turns as grey as
+    the back of the sheet showing through elsewhere, and a fixed threshold takes the
+    one for ink or the other for paper. So each pixel is divided by the paper's
+    brightness around it: the brightest pixel within about a character, smoothed (the
+    largest glyphs leave paper that close). The engine reads the photo as it is.
+    """
+    small = image.reduce(_PAPER_REDUCE)
+    paper = small.filter(ImageFilter.MaxFilter(_PAPER_WINDOW)).filter(ImageFilter.GaussianBlur(2))
+    light = np.asarray(paper.resize(image.size, Image.Resampling.BILINEAR), dtype=np.float32)
+    pixels = np.asarray(image, dtype=np.float32) * 255.0 / np.maximum(light, 1.0)
+    return pixels.clip(0, 255).astype(np.uint8)
 
 
 @functools.cache
@@ -444,11 +464,13 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
     from retrieval.parse import pdf
 
     # An engine may see quote marks in wide blanks, a gutter or a masthead's spaces
-    # (Tesseract did): punctuation without ink under its box is dropped.
+    # (Tesseract did): punctuation without ink under its box is dropped. A line with no
+    # ink at all is the back of the sheet showing through, in grey (see _flattened).
     lines = [
         inked
         for words in lines
         if (inked := [ink for w in words if (ink := _to_ink(pixels, w)) is not None])
+        and any(_has_ink(pixels, w) for w in inked)
     ]
     runs: list[tuple[int, _Run]] = []  # (index of the line, run)
     for index, words in enumerate(_join_lone_rows(lines)):
@@ -519,6 +541,11 @@ def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
         joined.append(words)
         previous = i
     return joined
+
+
+def _has_ink(pixels: np.ndarray, word: _Word) -> bool:
+    box = pixels[max(word.top, 0) : word.bottom, max(word.x0, 0) : word.x1]
+    return bool((box < _INK).any())
 
 
 def _to_ink(pixels: np.ndarray, word: _Word) -> _Word | None:

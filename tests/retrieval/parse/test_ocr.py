@@ -13,8 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -130,6 +131,18 @@ def test_a_page_turned_askew_is_read_upright(engine: None, degrees: float) -> No
     assert [best_line(text, part) < 0.1 for part in (A_HEAD, A_BODY * 4, B_HEAD, B_BODY * 4)] == [
         True
     ] * 4
+
+
+def test_print_showing_through_from_the_back_is_not_read(engine: None) -> None:
+    # A photographed sheet: the back page's print shows through, mirrored and grey, in
+    # the empty column, and the light falls off towards the bottom right.
+    front = page((A_HEAD, A_BODY), ("", ""))
+    back = ImageOps.mirror(page((B_HEAD, B_BODY), ("", "")))
+    pixels = np.minimum(np.asarray(front, dtype=np.float32), 185 + 0.27 * np.asarray(back))
+    height, width = pixels.shape
+    pixels *= np.linspace(1.0, 0.6, width)[None, :] * np.linspace(1.0, 0.85, height)[:, None]
+    [text] = ocr_images([Image.fromarray(pixels.astype(np.uint8))])
+    assert cer(A_HEAD + A_BODY, text) < 0.05
 
 
 def test_traditional_page_is_read_in_traditional(engine: None) -> None:
