@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
 import retrieval.onnx_embed as onnx_embed
 from retrieval.chunk import sentence_spans
@@ -167,12 +168,21 @@ def test_default_export_stores_the_models_4bit_weights_in_4_bits(onnx_embedder: 
 # Export: the folder must appear whole or not at all, be reused, and be rebuilt when damaged.
 
 
+_EXPORTED = (
+    onnx_embed.FP32_FILE,
+    onnx_embed.INT8_FILE,
+    onnx_embed.TOKENIZER_FILE,
+    onnx_embed.PRUNED_TOKENIZER_FILE,
+    onnx_embed.PRUNED_IDS_FILE,
+)
+
+
 def _fake_export(calls: list[Path], content: bytes = b"graph"):
     def export(folder: Path, dest: Path) -> None:
         calls.append(folder)
-        for name in (onnx_embed.FP32_FILE, onnx_embed.INT8_FILE, onnx_embed.TOKENIZER_FILE):
+        for name in _EXPORTED:
             (dest / name).write_bytes(content)
-        files = {name: len(content) for name in (onnx_embed.FP32_FILE, onnx_embed.INT8_FILE)}
+        files = {name: len(content) for name in _EXPORTED}
         (dest / onnx_embed.SETTINGS_FILE).write_text(json.dumps({"files": files}))
 
     return export
@@ -193,15 +203,18 @@ def test_export_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.M
     assert _leftovers(dest.parent) == []
 
 
-def test_truncated_export_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", [onnx_embed.INT8_FILE, onnx_embed.PRUNED_TOKENIZER_FILE])
+def test_truncated_export_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     calls: list[Path] = []
     monkeypatch.setattr(onnx_embed, "_export", _fake_export(calls))
     dest = tmp_path / "export"
     onnx_embed.ensure_export(tmp_path / "model", dest)
-    (dest / onnx_embed.INT8_FILE).write_bytes(b"gra")  # cut short, e.g. by a full disk
+    (dest / name).write_bytes(b"gra")  # cut short, e.g. by a full disk
     onnx_embed.ensure_export(tmp_path / "model", dest)
     assert len(calls) == 2
-    assert (dest / onnx_embed.INT8_FILE).read_bytes() == b"graph"
+    assert (dest / name).read_bytes() == b"graph"
 
 
 def test_failed_export_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,6 +272,117 @@ def test_models_without_mean_pooling_are_refused(tmp_path: Path) -> None:
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ModelLoadError, match="--embedder torch"):
         onnx_embed._export(tmp_path, tmp_path / "out")
+
+
+# The pruned tokenizer: the full tokenizer's ids and offsets, without loading it for
+# Chinese text.
+
+
+def _unigram(vocab: list[tuple[str, float]]):
+    from tokenizers import AddedToken, models, pre_tokenizers, processors
+
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=3))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    return tokenizer
+
+
+def test_pruned_tokenizer_keeps_the_price_of_unknown_characters(tmp_path: Path) -> None:
+    # "x" has no piece: its unknown node scores the lowest piece's score minus 10. With
+    # "é" (outside the pruned characters) lowest, "xy z" beats "<unk> yz"; priced from
+    # the next lowest score instead, "<unk> yz" would win.
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
+    vocab += [("xy", -20.0), ("yz", -1.0), ("y", -2.0), ("z", -15.0), ("é", -25.0)]
+    vocab += [("éz", -3.0), ("<mask>", 0.0)]
+    full = _unigram(vocab)
+    (tmp_path / onnx_embed.TOKENIZER_FILE).write_text(full.to_str(), encoding="utf-8")
+    assert onnx_embed._write_pruned_tokenizer(tmp_path)
+    pruned = Tokenizer.from_file(str(tmp_path / onnx_embed.PRUNED_TOKENIZER_FILE))
+    ids = np.load(tmp_path / onnx_embed.PRUNED_IDS_FILE)
+    assert pruned.get_vocab_size() == len(vocab) - 1  # "éz" only
+    for text in ["xyz", "xyz <mask>", "<s>yz"]:
+        want, got = full.encode(text), pruned.encode(text)
+        assert ids[got.ids].tolist() == want.ids and got.offsets == want.offsets
+    assert full.encode("xyz").tokens == ["<s>", "▁", "xy", "z", "</s>"]
+
+    tokenizer = onnx_embed.ExportTokenizer(tmp_path, 512, onnx_embed._PRUNED_CHARS)
+    assert tokenizer.fits_pruned("xyz") and not tokenizer.fits_pruned("éz")
+    for text in ["xyz", "éz y"]:
+        [encoding] = tokenizer.encode_batch([text])
+        assert encoding.ids.tolist() == full.encode(text).ids
+    assert tokenizer.full_loaded  # for "éz y" only
+
+
+def _bulletin_texts() -> list[str]:
+    texts = []
+    for path in sorted((ROOT / "data" / "bulletins").glob("*.txt")):
+        page = path.read_text(encoding="utf-8")
+        texts += [page, *(line for line in page.splitlines() if line.strip())]
+    questions = (ROOT / "benchmarks" / "eval" / "questions.jsonl").read_text(encoding="utf-8")
+    return texts + [json.loads(line)["question"] for line in questions.splitlines()]
+
+
+# Each needs a piece that the pruned tokenizer leaves out.
+_OTHER_SCRIPTS = [
+    "ภาษาไทยวันนี้",
+    "مرحبا بالعالم",
+    "Привет, мир! 你好",
+    "Tiān'ānmén 天安门广场",
+    "Ελληνικά",
+    "café au lait 咖啡",
+]
+
+
+@pytest.mark.slow
+def test_pruned_tokenizer_gives_the_full_ones_ids_and_offsets(onnx_embedder: Embedder) -> None:
+    from retrieval.config import Settings
+    from retrieval.convert import default_model_id
+
+    dest = onnx_embed.export_dir(Settings.from_env().cache_dir, default_model_id())
+    full = Tokenizer.from_file(str(dest / onnx_embed.TOKENIZER_FILE))
+    full.enable_truncation(512)
+    tokenizer = onnx_embed.ExportTokenizer(dest, 512, onnx_embed._PRUNED_CHARS)
+    texts = [p + t for t in _bulletin_texts() + _OTHER_SCRIPTS for p in ("query: ", "passage: ")]
+    fits = [tokenizer.fits_pruned(t) for t in texts]
+    assert sum(fits) == len(texts) - 2 * len(_OTHER_SCRIPTS)  # the pages and questions
+    for text, encoding, want in zip(
+        texts, tokenizer.encode_batch(texts), full.encode_batch(texts), strict=True
+    ):
+        assert encoding.ids.tolist() == want.ids, text
+        assert encoding.offsets.tolist() == [list(o) for o in want.offsets], text
+    assert any(len(e.ids) == 512 for e in full.encode_batch(texts))  # truncation was tested
+    # Without the routing, the other scripts would come out as unknown tokens.
+    pruned = Tokenizer.from_file(str(dest / onnx_embed.PRUNED_TOKENIZER_FILE))
+    assert all(3 in pruned.encode(t).ids for t in _OTHER_SCRIPTS)
+
+
+@pytest.mark.slow
+def test_chinese_text_does_not_load_the_full_tokenizer(
+    onnx_embedder: Embedder, seed_chunks: list[str]
+) -> None:
+    from retrieval.config import Settings
+    from retrieval.convert import default_model_id
+
+    dest = onnx_embed.export_dir(Settings.from_env().cache_dir, default_model_id())
+    session, tokenizer, settings = onnx_embed._open(dest, int8=False)
+    embedder = onnx_embed.OnnxEmbedder(session, tokenizer, settings, "m", "onnx")
+    assert isinstance(tokenizer, onnx_embed.ExportTokenizer)
+    passages, sentences = _all_vectors(embedder, seed_chunks)[:2]
+    embedder.embed_query(QUESTION)
+    assert not tokenizer.full_loaded
+    # The same vectors as through the full tokenizer alone.
+    whole = onnx_embed.ExportTokenizer(dest, settings.max_length, None)
+    reference = onnx_embed.OnnxEmbedder(session, whole, settings, "m", "onnx")
+    assert whole.full_loaded
+    ref_passages, ref_sentences = _all_vectors(reference, seed_chunks)[:2]
+    np.testing.assert_array_equal(passages, ref_passages)
+    np.testing.assert_array_equal(sentences, ref_sentences)
+    embedder.embed_passages(_OTHER_SCRIPTS[:1])
+    assert tokenizer.full_loaded
 
 
 # Answering must not import torch: that import alone is most of a one-shot `ask`.
