@@ -16,7 +16,7 @@ import numpy as np
 from retrieval.chunk import sentence_spans
 from retrieval.config import MAX_QUESTION_CHARS
 from retrieval.filters import Filters, leading_filter, phrase_filter
-from retrieval.lexical import STOPWORDS, fold, tokenize
+from retrieval.lexical import STOPWORDS, fold, terms_in, tokenize
 from retrieval.store import ChunkRecord, Reader, SentenceVectors
 from retrieval.text import HAN, HAN_RUN_RE
 
@@ -464,7 +464,7 @@ def coverage(question: str, text: str, index: Reader) -> float:
     total = sum(weights.values())
     if not total:
         return 0.0
-    present = set(tokenize(text, tokenizer))
+    present = terms_in(text, weights, tokenizer)
     return sum(w for t, w in weights.items() if t in present) / total
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from retrieval import lexical
-from retrieval.lexical import LexicalIndex, fold, tokenize
+from retrieval.lexical import LexicalIndex, fold, terms_in, tokenize
 from tests.samples import BULLETINS
 
 EVAL_SET = Path(__file__).parents[2] / "benchmarks" / "eval" / "questions.jsonl"
@@ -41,6 +41,23 @@ def test_jieba_rs_cuts_the_words_jieba_cuts(monkeypatch):
     fast = [tokenize(text) for text in texts]
     monkeypatch.setattr(lexical, "_jieba_rs", lexical._jieba)  # jieba for everything
     assert [tokenize(text) for text in texts] == fast
+
+
+def test_terms_in_finds_the_han_terms_tokenize_gives_without_jieba(monkeypatch):
+    # A passage's Han words are jieba-rs's even where its numbers need jieba: a Chinese
+    # question's coverage never waits for jieba's dictionary.
+    questions = [json.loads(line)["question"] for line in EVAL_SET.read_text().splitlines()]
+    wanted = {t for q in questions[:40] for t in tokenize(q) if not any(c.isascii() for c in t)}
+    texts = ["清出10.5吨垃圾，近99%，电话06-2991111", "官网https://htp.tainan.gov.tw/公告"]
+    for path in sorted(BULLETINS.glob("*.txt")):
+        texts += [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    expected = [wanted & set(tokenize(text)) for text in texts]
+
+    def no_jieba():
+        raise AssertionError("jieba's dictionary loaded")
+
+    monkeypatch.setattr(lexical, "_jieba", no_jieba)
+    assert [terms_in(text, wanted) for text in texts] == expected
 
 
 @pytest.fixture(params=["jieba", "bigram"])
