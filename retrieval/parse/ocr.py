@@ -463,15 +463,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
     # Imported here: pdfplumber takes a noticeable time to load.
     from retrieval.parse import pdf
 
-    # An engine may see quote marks in wide blanks, a gutter or a masthead's spaces
-    # (Tesseract did): punctuation without ink under its box is dropped. A line with no
-    # ink at all is the back of the sheet showing through, in grey (see _flattened).
-    lines = [
-        inked
-        for words in lines
-        if (inked := [ink for w in words if (ink := _to_ink(pixels, w)) is not None])
-        and any(_has_ink(pixels, w) for w in inked)
-    ]
+    lines = [inked for words in lines if (inked := _inked_line(pixels, words))]
     runs: list[tuple[int, _Run]] = []  # (index of the line, run)
     for index, words in enumerate(_join_lone_rows(lines)):
         line = _Run.of(words)
@@ -543,25 +535,31 @@ def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:
     return joined
 
 
-def _has_ink(pixels: np.ndarray, word: _Word) -> bool:
-    box = pixels[max(word.top, 0) : word.bottom, max(word.x0, 0) : word.x1]
-    return bool((box < _INK).any())
-
-
-def _to_ink(pixels: np.ndarray, word: _Word) -> _Word | None:
-    """A word's box cut down to the rows its glyphs ink; None for punctuation without ink.
+def _inked_line(pixels: np.ndarray, words: list[_Word]) -> list[_Word]:
+    """A line's words with their boxes cut down to the rows their glyphs ink.
 
     The engine's boxes of characters are as tall as the line it detected, padded
     (Tesseract's were up to 61 pixels for glyphs of 44, mostly on short lines, which
     made the last lines of paragraphs look like headlines); the ink does not lie.
-    Letters without ink under their box keep it.
+    Letters without ink under their box keep it. An engine may see quote marks in wide
+    blanks, a gutter or a masthead's spaces (Tesseract did): punctuation without ink
+    under its box is dropped. A line with no ink at all is the back of the sheet showing
+    through, in grey (see :func:`_flattened`): none of it is kept.
     """
-    box = pixels[max(word.top, 0) : word.bottom, max(word.x0, 0) : word.x1]
-    rows = np.flatnonzero((box < _INK).any(axis=1)) if box.size else box
-    if not len(rows):
-        return word if any(char.isalnum() for char in word.text) else None
-    top = max(word.top, 0)
-    return dataclasses.replace(word, top=top + int(rows[0]), bottom=top + int(rows[-1]) + 1)
+    kept: list[_Word] = []
+    inked = False
+    for word in words:
+        top = max(word.top, 0)
+        box = pixels[top : word.bottom, max(word.x0, 0) : word.x1]
+        rows = np.flatnonzero((box < _INK).any(axis=1)) if box.size else box
+        if len(rows):
+            inked = True
+            kept.append(
+                dataclasses.replace(word, top=top + int(rows[0]), bottom=top + int(rows[-1]) + 1)
+            )
+        elif any(char.isalnum() for char in word.text):
+            kept.append(word)
+    return kept if inked else []
 
 
 def _wide_blanks(pixels: np.ndarray, words: list[_Word], line: _Run) -> list[tuple[int, int]]:
