@@ -25,7 +25,7 @@ SENTENCE_END = "。！？；…!?;"
 # they open), and their ink stands in the right half of their square.
 OPENING = frozenset("(（「『“‘《〈【〔[{")
 
-_CJK_SPACE_RE = re.compile(r"(?<![A-Za-z0-9]) +| +(?![A-Za-z0-9])")
+_SPACES_RE = re.compile(r" +")
 
 
 def char_width(char: str) -> float:
@@ -34,6 +34,17 @@ def char_width(char: str) -> float:
 
 
 def text_width(text: str) -> float:
-    """Printed width of a line in Chinese-character columns (a space OCR put between
-    Chinese characters takes none)."""
-    return sum(char_width(c) for c in _CJK_SPACE_RE.sub("", text))
+    """Printed width of a line in Chinese-character columns.
+
+    A space between two full-width characters is OCR's, not the printer's, and takes
+    none; one next to a Latin letter, a digit or a half-width bracket ("今 (113) 年")
+    takes its half column on the printed line (counted as none, such a body line looked
+    short of the column and was read as a paragraph's end).
+    """
+    width = sum(char_width(c) for c in text if c != " ")
+    for match in _SPACES_RE.finditer(text):
+        start, end = match.span()
+        between_wide = start > 0 and end < len(text) and char_width(text[start - 1]) == 1.0
+        if not (between_wide and char_width(text[end]) == 1.0):
+            width += 0.5 * (end - start)
+    return width

@@ -125,6 +125,20 @@ def test_stray_spaces_inside_chinese_are_removed() -> None:
     assert article.body.split("\n")[0] == FIRST[0]
 
 
+def test_a_printed_space_next_to_a_bracket_fills_the_line() -> None:
+    # "今 (113) 年" prints its spaces: the line is as wide as the column, not a short
+    # line (a headline) that a paragraph of its own starts with.
+    paragraph = [
+        "经发局林荣川局长指出，今 (113) 年规",
+        "划选定流行时尚和纺织、食品制造和生物",
+        "科技产业。",
+    ]
+    lines = ["老旧小区改造开工", "", *_wrap(FIRST[0], 18), "", *paragraph, "", *_wrap(FIRST[1], 18)]
+    [article] = split_articles("\n".join(lines))
+    assert article.headline == "老旧小区改造开工"
+    assert _squash(article.body) == _squash(FIRST[0] + "".join(paragraph) + FIRST[1])
+
+
 def test_ragged_line_widths() -> None:
     # Some engines do not keep the column's measure: 16 to 20 characters a line.
     lines = ["城关镇老旧小区改造开工", ""]
