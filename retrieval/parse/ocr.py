@@ -62,6 +62,7 @@ import functools
 import itertools
 import logging
 import math
+import re
 import statistics
 import threading
 import time
@@ -112,6 +113,12 @@ _PAPER_WINDOW = 7
 _MAX_SKEW = 0.5
 _SKEW_LINES = 5  # wide lines needed to tell a page's skew
 _WIDE_LINE = 3.0  # a line box this many times wider than tall shows the text's slope
+# The engine's Chinese models read a number's separators as the full-width marks of the
+# text around it ("1,703户" as "1，703户"), and a question's "1,703" then matches no
+# passage; a full-width comma before exactly three digits, or a full-width full stop
+# between digits, inside a number is its separator.
+_NUMBER_COMMA_RE = re.compile(r"(?<=\d)，(?=\d{3}(?!\d))")
+_NUMBER_POINT_RE = re.compile(r"(?<=\d)．(?=\d)")
 
 
 def ocr_available() -> bool:
@@ -640,12 +647,13 @@ def _snap_sizes(runs: list[_Run]) -> list[float]:
 
 def _run_text(words: list[_Word]) -> str:
     """Words joined without spaces (a Han character is a word of its own), but between
-    Latin words and numbers and where the engine or a wide blank puts a space."""
+    Latin words and numbers and where the engine or a wide blank puts a space; a
+    number's separators as printed (see ``_NUMBER_COMMA_RE``)."""
     text = words[0].text
     for before, word in itertools.pairwise(words):
         spaced = word.spaced or (_is_latin(before.text[-1]) and _is_latin(word.text[0]))
         text += (" " if spaced else "") + word.text
-    return text
+    return _NUMBER_POINT_RE.sub(".", _NUMBER_COMMA_RE.sub(",", text))
 
 
 def _is_latin(char: str) -> bool:

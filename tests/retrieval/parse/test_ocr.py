@@ -120,6 +120,16 @@ def test_two_columns_are_read_one_after_the_other(engine: None) -> None:
     assert " " not in "".join(unmark(line) for line in lines_of(text))
 
 
+def test_a_numbers_separators_are_read_as_printed(engine: None) -> None:
+    # The engine reads "1,703户" in Chinese text as "1，703户": a question asking for
+    # "1,703户" would match no passage.
+    body = "本报讯和顺安居全案预计提供1,703户社会住宅，基地面积为22,608平方公尺，共1，2两期。"
+    [text] = ocr_images([page((A_HEAD, body))])
+    assert "1,703户" in text
+    assert "22,608平方公尺" in text
+    assert "共1，2两期" in text  # a comma between numbers stays one
+
+
 @pytest.mark.parametrize("degrees", [3.0, -3.0])
 def test_a_page_turned_askew_is_read_upright(engine: None, degrees: float) -> None:
     # As a phone photographs a page: turned by a few degrees, the lines no longer stand
