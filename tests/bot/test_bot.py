@@ -95,7 +95,9 @@ def test_html_hostile_question_is_echoed_safely(tg, user):
 
 
 def test_an_on_topic_question_the_page_may_not_answer_gets_labelled_passages(tg, user):
-    [reply] = ask(tg, user, "白漳河整治工程总共投了多少钱？")  # the page gives no cost
+    # The page gives no completion date (and no cost: a money question it cannot answer
+    # at all is "not found", see tests/retrieval/test_answer.py).
+    [reply] = ask(tg, user, "白漳河整治工程什么时候完工？")
     assert UNCERTAIN in reply.text
     assert fmt.NOT_FOUND not in reply.text
     assert "白漳河" in reply.text  # the river works' passage, labelled, never an empty reply

@@ -7,10 +7,12 @@ from retrieval.answer import (
     Hit,
     QuestionError,
     Relevance,
+    could_answer,
     diversify,
     has_answer_form,
     select_quote,
     sentence_similarity,
+    unknown_places,
     validate_question,
     with_written_answer,
 )
@@ -195,6 +197,7 @@ def test_diversify_merges_neighbours_drops_reprints_and_caps_each_article():
         ("白漳河有多长", ["没有数字的句子。"], True),  # no particular form asked for
         ("總鋪師一共拿了多少酬勞？", ["總鋪師很辛苦。"], False),  # Traditional asks money too
         ("總鋪師一共拿了多少酬勞？", ["酬劳共计5萬元。"], True),
+        ("动物园门票多少钱", ["门票于连假期间优惠全票480、学童票380。"], True),  # no 元
     ],
 )
 def test_answer_form(question, texts, expected):
@@ -321,3 +324,97 @@ def test_a_who_question_quotes_the_sentence_with_the_name():
 def test_the_words_next_to_the_interrogative_outweigh_the_topic():
     quote = select_quote("溪东里活动中心的使用券面额多少？", CENTRE)
     assert "面额50元" in quote
+
+
+def test_passages_without_the_asked_form_anywhere_cannot_answer():
+    question = "台南400宴一桌要多少钱？"
+    banquet = "台南400宴在大台南会展中心举办，四大总铺师掌厨。"
+    priced = "每桌售价1万2000元。"
+    assert not could_answer(question, [banquet, banquet, banquet], {"台南"})
+    # Any of the passages an uncertain answer shows will do, not only the first quote...
+    assert could_answer(question, [banquet, banquet, priced], {"台南"})
+    # ... but not one the reader would not be shown.
+    assert not could_answer(question, [banquet, banquet, banquet, priced], {"台南"})
+    # A question asking for no particular form is not judged by it.
+    assert could_answer("台南400宴在哪里办？", [banquet], {"台南"})
+
+
+def test_a_well_known_place_no_bulletin_mentions_cannot_be_answered():
+    question = "北京今年春节庙会在哪里办？"
+    passage = "今年春节庙会在台南孔庙举办。"
+    assert unknown_places(question, {"春节", "庙会"}) == ["北京"]
+    assert not could_answer(question, [passage], {"春节", "庙会"})
+    assert unknown_places(question, {"北京", "春节", "庙会"}) == []
+    assert could_answer(question, [passage], {"北京", "春节", "庙会"})
+    # jieba tags some verbs as places ("铺平", rare in its dictionary): not a place.
+    assert unknown_places("柳营和后壁那两条路铺平总共多长？", {"柳营"}) == []
+
+
+def test_who_holds_an_office_is_answered_only_by_passages_naming_it():
+    question = "交城县的县长是谁？"
+    assert not could_answer(question, ["交城县委常委、统战部部长率先垂范。"], {"交城"})
+    assert could_answer(question, ["县长王建国表示，要抓好春耕。"], {"交城"})
+    # The office alone decides only for a question asking who.
+    assert could_answer("交城县的县长去了哪里？", ["统战部部长率先垂范。"], {"交城"})
+
+
+def test_passages_that_cannot_answer_are_not_found_with_the_nearest_headline():
+    relevance = Relevance(dense=0.95, coverage=0.9, answerable=False)
+    assert relevance.confidence == "not_found"
+    answer = Answer("台南400宴一桌要多少钱？", [Hit(1, 0.5, "据了解", _record())], relevance)
+    assert answer.confidence == "not_found"
+    text = render_text(answer)
+    assert text.startswith(NOT_FOUND)
+    assert "最接近：《" in text
+    assert answer_to_json(answer)["confidence"] == "not_found"
+
+
+def test_a_quote_grows_by_the_next_sentence_when_that_holds_the_asked_number():
+    text = (
+        "白漳河河道整治工程项目施工现场一片繁忙，河道整治工程正在抓紧推进，"
+        "挖掘机和运输车来回穿梭，各个环节有条不紊。"
+        "截至目前累计铺设430米。"
+        "下一步将继续做好安全生产和文明施工工作，确保如期完工并早日发挥效益。"
+    )
+    quote = select_quote("白漳河河道整治工程已经完成多少？", text)
+    assert "430米" in quote
+    assert quote.startswith("白漳河河道整治工程项目施工现场")
+
+
+def test_a_money_question_naming_what_is_paid_needs_an_amount_next_to_it():
+    question = "和顺安居社宅一个月房租多少？"
+    budget = "和顺安居社宅总经费12亿元，预计兴建500户。"
+    assert not could_answer(question, [budget, budget], {"社宅"})
+    assert could_answer(question, [budget, "社宅每月租金8000元起。"], {"社宅"})
+    # "的票一张多少钱": 票 names the payment, as 费 in "摊位费" does.
+    assert not could_answer("列车剧场的票一张多少钱？", ["剧场总经费50万元。"], {"剧场"})
+    assert could_answer("列车剧场的票一张多少钱？", ["全票480元。"], {"剧场"})
+
+
+def test_a_share_question_quotes_the_sentence_with_the_percentage():
+    text = (
+        "公寓大厦修缮补助对象为领有使用执照满5年，且成立管委会的公寓大楼，"
+        "市府鼓励大楼住户多加利用。补助额度为总维护修缮费用之45%，上限25万元。"
+    )
+    assert "45%" in select_quote("大楼公共的地方坏了要修，市府能补几成", text)
+
+
+def test_an_alias_question_quotes_the_sentence_giving_other_names():
+    text = (
+        "猴面包树是锦葵科猴面包树属的落叶乔木，原产于非洲大陆的热带草原，树干极为粗大。"
+        "每年雨季来临时，它会长出茂密的叶子并开出白色的大花。"
+        "当地人给它取的别名有酸瓠树、猴树和旅人树等好几个。"
+    )
+    assert "别名有酸瓠树" in select_quote("猴面包树又称什么？", text)
+
+
+def test_a_neighbour_scoring_almost_as_well_as_the_best_sentence_is_quoted_too():
+    sentences = [
+        "这句话跟问题没有共同的字，但意思最接近，长度也超过四十个字符，以免被当作短句处理。",
+        "紧接着的这句话同样没有共同的字，意思几乎一样接近，长度也超过四十个字符以免被当作短句。",
+        "最后这句话意思很远，长度也超过四十个字符，不应该出现在引文里面才对的。",
+    ]
+    quote = select_quote("志工服务站在哪？", "".join(sentences), similarity=[1.0, 0.95, 0.0])
+    assert quote == sentences[0] + sentences[1]
+    quote = select_quote("志工服务站在哪？", "".join(sentences), similarity=[1.0, 0.5, 0.0])
+    assert quote == sentences[0]
