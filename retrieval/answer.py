@@ -225,8 +225,9 @@ _NEAR_BEST = 0.8
 # "not found" 0.05 → 0.45 (1: +0.2, 2: +0.1, 3: +0.025, 4: +0.075), answerable "not found"
 # 0.003 → 0.007 (a Traditional question whose answer is the 4th passage). On the 40 held
 # out (u041–u080, written before the rules were tuned): 0.075 → 0.15; most of them ask
-# for a fact of the right article that it does not print, which none of these signs sees. A count asked for ("多少个", "几间") was no such sign: 24 answerable
-# questions are answered with another measure ("几个座位" → "8500席"); nor were the words
+# for a fact of the right article that it does not print, which none of these signs sees.
+# A count asked for ("多少个", "几间") was no such sign: 24 answerable questions are
+# answered with another measure ("几个座位" → "8500席"); nor were the words
 # next to the interrogative (missing from the passages of 36 of 261 answerable questions),
 # nor a date without the event's words beside it (5 answerable questions would be refused).
 _SHOWN_PASSAGES = 3
