@@ -89,6 +89,9 @@ class Style:
         traditional: Printed in Traditional script.
         byline: The article's author printed on a closing "（author）" line, as the
             corpus prints its issuing department.
+        laid_out: Laid out as OCR would read the printed page; False: the corpus file
+            as it is, only in the style's script (the other knobs do not apply), which
+            separates what the script costs from what the layout costs.
     """
 
     name: str = "custom"
@@ -103,6 +106,7 @@ class Style:
     stray_spaces: float = 0.0
     traditional: bool = False
     byline: bool = True
+    laid_out: bool = True
 
 
 def _style(name: str, **knobs: object) -> Style:
@@ -125,6 +129,8 @@ STYLES: dict[str, Style] = {
         _style("furniture", width=20, blank_between_paragraphs=False, **_FURNITURE),
         _style("debris", width=22, blank_around_headline=False, debris=0.03, stray_spaces=0.02),
         _style("ragged", width=20, ragged=2, **_NOBLANK),
+        # The clean corpus file in Traditional: the script's share of the Traditional rows.
+        _style("hant-clean", traditional=True, laid_out=False),
         _style("hant-w18-blank", width=18, traditional=True),
         _style("hant-w24-noblank-furniture", width=24, traditional=True, **_NOBLANK, **_FURNITURE),
         _style("worst", width=16, debris=0.03, stray_spaces=0.02, **_NOBLANK, **_FURNITURE),
@@ -167,9 +173,10 @@ def to_traditional(text: str) -> str:
     return _converter("s2twp").convert(text)  # type: ignore[attr-defined]
 
 
-def to_simplified(text: str) -> str:
-    """Traditional → Simplified (OpenCC t2s), to compare texts across scripts."""
-    return _converter("t2s").convert(text)  # type: ignore[attr-defined]
+def from_taiwan(text: str) -> str:
+    """Traditional as written in Taiwan → Simplified as written on the mainland (OpenCC
+    tw2sp, phrases included: 計程車 → 出租车), the conversion the corpus was made with."""
+    return _converter("tw2sp").convert(text)  # type: ignore[attr-defined]
 
 
 def printed_articles(
@@ -217,6 +224,20 @@ def corpus_originals(corpus: Path, issue: str) -> list[ArticleLike] | None:
     from retrieval.parse import read_issue
 
     return list(read_issue(path).articles)
+
+
+def corpus_file_text(corpus: Path, issue: str, style: Style) -> str:
+    """A corpus issue's file as it is, in the style's script (for styles not laid out).
+
+    A Traditional style takes the original (``issues_zh-Hant/``) when the corpus has it,
+    else the Simplified file converted as :func:`to_traditional` converts articles.
+    """
+    if style.traditional:
+        original = corpus / "issues_zh-Hant" / f"{issue}.txt"
+        if original.is_file():
+            return original.read_text(encoding="utf-8")
+    text = (corpus / "issues" / f"{issue}.txt").read_text(encoding="utf-8")
+    return to_traditional(text) if style.traditional else text
 
 
 def masthead_lines(date: dt.date | None, page: int = 1, traditional: bool = False) -> list[str]:

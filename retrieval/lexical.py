@@ -21,7 +21,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
-from retrieval.text import HAN
+from retrieval.text import HAN, to_simplified
 
 Tokenizer = Literal["jieba", "bigram", "both"]
 DEFAULT_TOKENIZER: Tokenizer = "jieba"
@@ -57,17 +57,10 @@ _LATIN_OR_DIGIT = re.compile("[0-9a-z]")
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
-@cache
-def _t2s() -> Any:  # opencc ships no type stubs
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def fold(text: str) -> str:
     """Fold ``text`` for matching: Simplified script, half width, lower case, plain numbers."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return _THOUSANDS.sub("", _t2s().convert(text))
+    return _THOUSANDS.sub("", to_simplified(text))
 
 
 @cache

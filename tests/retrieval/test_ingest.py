@@ -6,19 +6,25 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from retrieval import ingest as ingest_module
 from retrieval.documents import Article, Issue
 from retrieval.ingest import (
     LONG_ARTICLE_CHARS,
     SHORT_ARTICLE_CHARS,
+    embed_text,
     ingest,
     rebuild,
     split_warnings,
 )
 from retrieval.parse import read_issue
+from retrieval.store import ChunkRecord
 from retrieval.store.local import IndexReader, check_index
+from retrieval.text import one_script, to_simplified
 from retrieval.watch import watch
+from tests.samples import MINI_ISSUE
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "bulletins" / "000_d59eaba95ec30256.txt"
@@ -114,6 +120,66 @@ def test_watch_ingests_new_files_and_late_pages_complete_their_issue(tmp_path, e
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert check_index(index) == []
+
+
+def _stored(index: Path) -> dict[str, list[tuple[ChunkRecord, np.ndarray]]]:
+    """Each issue's chunks in order, with their stored vectors."""
+    reader = IndexReader(index)
+    ids = reader.chunk_ids().tolist()
+    records, vectors = reader.chunks(ids), reader.vectors(ids)
+    reader.close()
+    issues: dict[str, list[tuple[ChunkRecord, np.ndarray]]] = {}
+    for chunk_id, vector in sorted(
+        zip(ids, vectors, strict=True), key=lambda row: (records[row[0]].article_id, row[0])
+    ):
+        issues.setdefault(records[chunk_id].issue, []).append((records[chunk_id], vector))
+    return issues
+
+
+@pytest.mark.slow
+def test_traditional_text_is_embedded_in_simplified_and_kept_as_printed(tmp_path, embedder):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "2024-01-09.txt").write_text(MINI_ISSUE, encoding="utf-8")
+    (folder / "2024-01-10.txt").write_text(to_simplified(MINI_ISSUE), encoding="utf-8")
+    shutil.copy(SEED, folder)
+    report = ingest([folder], tmp_path / "index", embedder)
+    stored = _stored(tmp_path / "index")
+    traditional, twin = stored["2024-01-09"], stored["2024-01-10"]
+
+    # The model read each Traditional chunk as its Simplified twin: the same vector,
+    # embedded once.
+    np.testing.assert_array_equal([v for _, v in traditional], [v for _, v in twin])
+    assert report.embedded == report.chunks - len(traditional)
+    # What is stored, searched and quoted is the text as printed.
+    assert [c.text for c, _ in traditional] != [c.text for c, _ in twin]
+    assert [to_simplified(c.text) for c, _ in traditional] == [c.text for c, _ in twin]
+    # Simplified text is read as it is.
+    seed = stored[SEED.stem]
+    expected = embedder.embed_passages([embed_text(c.headline, c.text) for c, _ in seed])
+    np.testing.assert_allclose([v for _, v in seed], expected, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_an_issue_embedded_as_printed_in_traditional_is_embedded_again(
+    tmp_path, embedder, monkeypatch
+):
+    path = tmp_path / "2024-01-09.txt"
+    path.write_text(MINI_ISSUE, encoding="utf-8")
+    index = tmp_path / "index"
+    with monkeypatch.context() as before:  # the pipeline that embedded Traditional as printed
+        before.setattr(ingest_module, "PIPELINE_VERSION", "1")
+        before.setattr(ingest_module, "one_script", lambda text: text)
+        first = ingest([path], index, embedder)
+
+    again = ingest([path], index, embedder)
+    assert again.replaced == ["2024-01-09"]
+    assert again.embedded == first.chunks
+    stored = _stored(index)["2024-01-09"]
+    expected = embedder.embed_passages(
+        [one_script(embed_text(c.headline, c.text)) for c, _ in stored]
+    )
+    np.testing.assert_allclose([v for _, v in stored], expected, atol=2e-3)
 
 
 def _issue_of(*lengths: int) -> Issue:

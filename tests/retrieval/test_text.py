@@ -1,0 +1,40 @@
+import json
+from pathlib import Path
+
+from retrieval.text import is_traditional, one_script, to_simplified
+from tests.samples import MINI_ISSUE
+
+EVAL_SET = Path(__file__).parents[2] / "benchmarks" / "eval" / "questions.jsonl"
+
+
+def test_traditional_text_is_read_in_simplified_as_long_as_printed():
+    lines = [line for line in MINI_ISSUE.splitlines() if to_simplified(line) != line]
+    assert len(lines) >= 10
+    for line in lines:
+        assert is_traditional(line), line
+        assert one_script(line) == to_simplified(line)
+        assert len(one_script(line)) == len(line)
+    assert one_script("黃偉哲表示，市府將繼續努力。") == "黄伟哲表示，市府将继续努力。"
+
+
+def test_simplified_text_is_left_exactly_as_it_is():
+    # OpenCC takes "於" and "祕" for Traditional even in Simplified text; converted, its
+    # vectors would change.
+    text = "市府于1月9日公布统计，去年资源回收率达六成，位於安平的祕书处创历年新高。"
+    assert to_simplified(text) != text
+    assert not is_traditional(text)
+    assert one_script(text) is text
+
+
+def test_text_of_neither_script_is_left_as_it_is():
+    for text in ("", "2024-01-09 06-2686751#1600", "When is the lantern festival?", "台南"):
+        assert not is_traditional(text)
+        assert one_script(text) == text
+
+
+def test_every_eval_question_is_told_its_script():
+    rows = [json.loads(line) for line in EVAL_SET.read_text("utf-8").splitlines()]
+    told = {r["question"]: is_traditional(r["question"]) for r in rows}
+    wrong = [r["question"] for r in rows if told[r["question"]] != (r["lang"] == "zh-Hant")]
+    assert wrong == []
+    assert sum(r["lang"] == "zh-Hant" for r in rows) >= 15
