@@ -84,8 +84,9 @@ if TYPE_CHECKING:
 # Bump whenever the exported folder changes: its name includes it, so an upgraded
 # exporter writes a new folder instead of reusing an old one. 2: weights held exactly by
 # 4-bit blocks are stored as such. 3: a pruned copy of the tokenizer (see _prune_tokenizer)
-# and its ids in the full one.
-EXPORT_VERSION = 3
+# and its ids in the full one. 4: the int8 graph keeps the width-narrowing weights in
+# float32 (see _quantize).
+EXPORT_VERSION = 4
 
 # Float32 arithmetic; weights in 4-bit blocks where those are exact (see _pack_4bit).
 FP32_FILE = "model.onnx"
@@ -866,18 +867,42 @@ def _blocks_4bit(weight: np.ndarray, transpose: bool) -> tuple[np.ndarray, np.nd
 
 
 def _quantize(source: Path, path: Path) -> None:
-    """Dynamic int8 quantisation of the weights, per output channel.
+    """Dynamic int8 quantisation of the weights, per output channel, but for the weights
+    that narrow the width (a feed-forward block's output, 1536 → 384 in the default model).
 
     Measured on the seed page's chunks on an AVX2 CPU without VNNI (issue 11): min cosine
     to float32 0.994 with signed per-channel weights, 0.984 per tensor, 0.944 with
     reduce_range; unsigned per-channel was as close (0.995) but three times slower.
+    Those narrowing weights read the feed-forward activation, whose few large values
+    leave one int8 scale for the row too coarse for the rest: kept in float32, 256
+    passages of the eval index come out at a mean cosine of 0.99927 to float32 instead
+    of 0.99731 (min 0.9988 instead of 0.9952), and an index embedded with it ranks
+    closer to float32's (eval set hit@1 / hit@5 / MRR 0.641 / 0.872 / 0.741 against
+    0.612 / 0.859 / 0.727 with every weight in int8, float32 0.638 / 0.885 / 0.739), for
+    passages embedded 1.66× as fast as float32 on one thread instead of 1.78×.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    graph = onnx.load(str(source), load_external_data=False).graph
+    shapes = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
+    narrowing = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and len(shape := shapes.get(node.input[1], ())) == 2
+        and shape[0] > shape[1]
+    ]
     # The quantiser advises pre-processing through the root logger; the graph is fine.
     logging.disable(logging.WARNING)
     try:
-        quantize_dynamic(source, path, per_channel=True, weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            source,
+            path,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=narrowing,
+        )
     finally:
         logging.disable(logging.NOTSET)
 

@@ -165,6 +165,24 @@ def test_default_export_stores_the_models_4bit_weights_in_4_bits(onnx_embedder: 
     assert (graph / onnx_embed.FP32_FILE).stat().st_size < 100e6  # 470 MB in float32
 
 
+@pytest.mark.slow
+def test_int8_export_keeps_the_feed_forward_outputs_in_float32(int8_embedder: Embedder) -> None:
+    import onnx
+
+    from retrieval.config import Settings
+    from retrieval.convert import default_model_id
+
+    graph = onnx_embed.export_dir(Settings.from_env().cache_dir, default_model_id())
+    nodes = onnx.load(graph / onnx_embed.INT8_FILE, load_external_data=False).graph.node
+    float32 = [n.name for n in nodes if n.op_type == "MatMul" and "dense" in n.name]
+    # Each of the 12 layers' feed-forward output (1536 → 384) stays a float32 MatMul; its
+    # other 5 linear layers are int8.
+    assert len(float32) == 12
+    assert all(name.endswith("/output/dense/MatMul") for name in float32)
+    assert not any("attention" in name for name in float32)
+    assert sum(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in nodes) == 60
+
+
 # Export: the folder must appear whole or not at all, be reused, and be rebuilt when damaged.
 
 
