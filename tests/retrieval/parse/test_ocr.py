@@ -88,8 +88,11 @@ def page(*columns: tuple[str, str], masthead: str | None = None) -> Image.Image:
         y = top + round(BODY * 2.2)
         text = "\u3000\u3000" + text
         for start in range(0, len(text), CHARS):
-            for i, char in enumerate(text[start : start + CHARS]):
-                draw.text((x + i * BODY, y), char, font=body, fill=0)
+            left = x
+            for char in text[start : start + CHARS]:
+                draw.text((left, y), char, font=body, fill=0)
+                # Latin letters, digits and their marks take their own width, as set.
+                left += round(body.getlength(char)) if char.isascii() else BODY
             y += round(BODY * 1.5)
     return image
 
@@ -128,6 +131,11 @@ def test_a_numbers_separators_are_read_as_printed(engine: None) -> None:
     assert "1,703户" in text
     assert "22,608平方公尺" in text
     assert "共1，2两期" in text  # a comma between numbers stays one
+    # The same where the number runs over two printed lines, "1," ending the first.
+    broken = "和顺安居预计提供共计1,703户社会住宅，将于117年完工。"
+    assert broken.index("1,") == CHARS - 4  # after the paragraph's indent of two
+    [text] = ocr_images([page((A_HEAD, broken))])
+    assert "1,703户" in text
 
 
 @pytest.mark.parametrize("degrees", [3.0, -3.0])
