@@ -117,19 +117,18 @@ _PAID_WORDS = "造价|费用|报名费|票价|门票|预算|经费|房租|租金
 # Questions whose answer has a recognisable form, and that form: a passage without it
 # does not answer the question, however close its topic ("白漳河整治工程投了多少钱？"
 # against an article giving the river's length but no cost).
+_ASKS_MONEY = re.compile(
+    rf"多少钱|花了多少|{_PAID_WORDS}|"
+    r"多少元|几块钱|how much (?:does|did|do|is|was|are|will)\b.*\b(?:cost|pay|charge)|"
+    r"\bprice\b|\bbudget\b|\bfee\b",
+    re.IGNORECASE,
+)
+# "全票480、学童票380": ticket prices are often printed without 元.
+_MONEY = re.compile(
+    r"\d\s*(?:多)?\s*(?:[万亿千百])?\s*(?:余)?\s*(?:元|块|美元)|票\s*\d|新台币|免费|不收费"
+)
 _ANSWER_FORMS = (
-    (
-        re.compile(
-            rf"多少钱|花了多少|{_PAID_WORDS}|"
-            r"多少元|几块钱|how much (?:does|did|do|is|was|are|will)\b.*\b(?:cost|pay|charge)|"
-            r"\bprice\b|\bbudget\b|\bfee\b",
-            re.IGNORECASE,
-        ),
-        # "全票480、学童票380": ticket prices are often printed without 元.
-        re.compile(
-            r"\d\s*(?:多)?\s*(?:[万亿千百])?\s*(?:余)?\s*(?:元|块|美元)|票\s*\d|新台币|免费|不收费"
-        ),
-    ),
+    (_ASKS_MONEY, _MONEY),
     (
         re.compile(
             r"几月几[号日]|哪一?天|几号|什么时候|何时|哪年|\bwhen\b|what (?:date|day)", re.I
@@ -568,11 +567,10 @@ def could_answer(question: str, texts: Sequence[str], vocabulary: Container[str]
         not any(office in text for text in shown) for office in _OFFICE.findall(folded)
     ):
         return False
-    money_asked, money = _ANSWER_FORMS[0]
     paid = {w[-1] if w[-1] in _PAYMENTS else w for w in _PAID.findall(folded)}
-    if money_asked.search(folded) and paid:
+    if _ASKS_MONEY.search(folded) and paid:
         sentences = (text[s:e] for text in shown for s, e in sentence_spans(text))
-        if not any(money.search(s) and any(w in s for w in paid) for s in sentences):
+        if not any(_MONEY.search(s) and any(w in s for w in paid) for s in sentences):
             return False
     return has_answer_form(question, shown) and not unknown_places(question, vocabulary)
 

@@ -887,11 +887,11 @@ def _quantize(source: Path, path: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(source), load_external_data=False).graph
-    shapes = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
+    model = onnx.load(str(source))
+    shapes = {tensor.name: tuple(tensor.dims) for tensor in model.graph.initializer}
     narrowing = [
         node.name
-        for node in graph.node
+        for node in model.graph.node
         if node.op_type == "MatMul"
         and len(shape := shapes.get(node.input[1], ())) == 2
         and shape[0] > shape[1]
@@ -900,7 +900,7 @@ def _quantize(source: Path, path: Path) -> None:
     logging.disable(logging.WARNING)
     try:
         quantize_dynamic(
-            source,
+            model,
             path,
             per_channel=True,
             weight_type=QuantType.QInt8,

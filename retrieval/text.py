@@ -82,8 +82,13 @@ def is_traditional(text: str) -> bool:
     question of the eval set is told right: its 34 Traditional ones and 350 others.
     Text with no character of either script (English, numbers) is not Traditional.
     """
-    simplified = _changed(text, to_simplified(text))
-    return simplified > 0 and simplified > _changed(text, _opencc("s2t").convert(text))
+    return _reads_traditional(text, to_simplified(text))
+
+
+def _reads_traditional(text: str, simplified: str) -> bool:
+    """:func:`is_traditional`, given ``text`` converted to Simplified already."""
+    changed = _changed(text, simplified)
+    return changed > 0 and changed > _changed(text, _opencc("s2t").convert(text))
 
 
 def one_script(text: str) -> str:
@@ -95,7 +100,7 @@ def one_script(text: str) -> str:
     The result is as long as ``text`` (character offsets into ``text`` hold for it):
     should a conversion change the length, ``text`` comes back as it is.
     """
-    if not is_traditional(text):
-        return text
     simplified = to_simplified(text)
-    return simplified if len(simplified) == len(text) else text
+    if len(simplified) != len(text) or not _reads_traditional(text, simplified):
+        return text
+    return simplified

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -250,7 +250,7 @@ class Reader(Protocol):
         """Inverse document frequency of lexical terms; a term no chunk has counts as
         rarest."""
 
-    def vocabulary(self) -> Iterable[str]:
+    def vocabulary(self) -> Collection[str]:
         """The indexed lexical terms (folded), for translating English questions."""
 
     def years(self) -> frozenset[int]:

@@ -23,7 +23,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -369,7 +369,7 @@ class IndexReader:
         lexical = self.lexical
         return {term: lexical.idf(term) for term in terms}
 
-    def vocabulary(self) -> Iterable[str]:
+    def vocabulary(self) -> Collection[str]:
         """The indexed lexical terms (folded)."""
         return self.lexical.vocabulary
 

@@ -97,7 +97,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -1106,7 +1106,7 @@ class MilvusReader:
             return dict.fromkeys(terms, 0.0)
         return {t: bm25_idf(n, frequencies.get(t, 0)) for t in terms}
 
-    def vocabulary(self) -> Iterable[str]:
+    def vocabulary(self) -> Collection[str]:
         """The indexed lexical terms (folded): those of the stored tokens."""
         return self._term_frequencies()[1].keys()
 
