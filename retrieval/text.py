@@ -28,6 +28,8 @@ SENTENCE_END = "。！？；…!?;"
 OPENING = frozenset("(（「『“‘《〈【〔[{")
 
 _SPACES_RE = re.compile(r" +")
+# Characters on either side of a line break that jieba reads to cut the words there.
+_WORD_CONTEXT = 6
 
 
 def char_width(char: str) -> float:
@@ -89,6 +91,47 @@ def _reads_traditional(text: str, simplified: str) -> bool:
     """:func:`is_traditional`, given ``text`` converted to Simplified already."""
     changed = _changed(text, simplified)
     return changed > 0 and changed > _changed(text, _opencc("s2t").convert(text))
+
+
+@cache
+def _word_cutter() -> Any:  # rjieba ships no type stubs
+    import rjieba  # jieba's dictionary in Rust: loaded in 0.1 s, on first use
+
+    return rjieba
+
+
+def breaks_word(left: str, right: str) -> bool:
+    """Whether a line break between ``left`` and ``right`` falls inside a word.
+
+    Chinese wraps anywhere, so a printed line often ends inside a word: 37% of the
+    corpus's body lines wrapped at 12, 18 or 26 characters do by this test (47% of those
+    that break between two Chinese characters); a headline or a paragraph ends between
+    words (by this test, 3 of 664 headlines run on into their first paragraph, none of
+    2,494 paragraphs into the next). A break inside a word is therefore a line that ran
+    on, however short of the column it looks. The word is jieba's, from its dictionary
+    only (no guessing at unknown words), cut over the few characters on either side.
+
+    Args:
+        left: The line before the break.
+        right: The line after it.
+
+    Returns:
+        True when jieba cuts a word across the break; False when either side does not
+        meet it with a Chinese character.
+    """
+    before, after = left.rstrip()[-_WORD_CONTEXT:], right.lstrip()[:_WORD_CONTEXT]
+    if not (before and after and HAN_RE.match(before[-1]) and HAN_RE.match(after[0])):
+        return False
+    text = before + after
+    simplified = to_simplified(text)  # the dictionary is Simplified
+    if len(simplified) == len(text):
+        text = simplified
+    offset = 0
+    for word in _word_cutter().cut(text, False):
+        if offset < len(before) < offset + len(word):
+            return True
+        offset += len(word)
+    return False
 
 
 def one_script(text: str) -> str:

@@ -45,10 +45,9 @@ _NAME_SEPARATOR_RE = re.compile(r"[\s、]+")
 _NOT_A_BYLINE = frozenset({"待续", "未完待续", "续完"})
 ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
 # Subheads inside an article: numbered, bulleted or bracketed.
-SUBHEAD_RE = re.compile(
-    r"^(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
-    r"|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])"
-)
+_NUMBERED = r"[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
+_NUMBERED_RE = re.compile(f"^(?:{_NUMBERED})")
+SUBHEAD_RE = re.compile(rf"^(?:{_NUMBERED}|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])")
 # "活动地点：新营文化中心" or "报名方式：" inside an article.
 _LABEL_RE = re.compile(
     r"^[^\s：:，,]{0,6}(?:地点|地點|时间|時間|日期|期间|期間|对象|對象|方式|电话|電話|地址"
@@ -163,6 +162,12 @@ def is_headline_like(line: str) -> bool:
 def is_subhead(text: str) -> bool:
     """A numbered or bracketed subhead, or a label introducing a list ("报名方式：")."""
     return bool(SUBHEAD_RE.match(text) or _LABEL_RE.match(text))
+
+
+def is_item_or_label(text: str) -> bool:
+    """A numbered item ("一、", "（二）", "3.") or a label ("报名方式："): body text, never
+    a headline's line, where a bulleted or bracketed line ("【埕南报报】…") may be one."""
+    return bool(_NUMBERED_RE.match(text) or _LABEL_RE.match(text))
 
 
 def _is_fragment(line: str) -> bool:

@@ -57,6 +57,7 @@ from retrieval.parse.cleanup import (
     byline,
     byline_names,
     is_headline_like,
+    is_item_or_label,
     is_subhead,
     join_lines,
     normalise_line,
@@ -69,7 +70,7 @@ from retrieval.parse.furniture import (
 )
 from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import HAN_RE, OPENING, SENTENCE_END, text_width
+from retrieval.text import HAN_RE, OPENING, SENTENCE_END, breaks_word, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -402,9 +403,13 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         and line.width + _first_word_width(lines[i + 1].text)
         > measures[i][0] - _slack(*measures[i])
         and not ARTICLE_START_RE.match(lines[i + 1].text)
-        and not _opens_article(lines, i)
         for i, line in enumerate(lines)
     ]
+    for i in range(len(lines)):
+        end = _headline_after_closing(lines, i)
+        if end is not None:
+            full[i:end] = [True] * (end - i)
+            full[end] = False
     for i in range(1, len(lines)):
         if full[i] and _ends_split_headline(lines, full, i, measures[i][0]):
             full[i] = False
@@ -445,17 +450,41 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     return paragraphs
 
 
+def _headline_after_closing(lines: list[_Line], i: int) -> int | None:
+    """The last line of the headline that line ``i`` opens right after a closing.
+
+    The headline ends at its first line that ends between two words: one that ends
+    inside a word ("…于台北、台" / "南二地举行…") was broken by the column and runs on.
+    None when line ``i`` opens no article (:func:`_opens_article`).
+    """
+    if not _opens_article(lines, i):
+        return None
+    end = i
+    while (
+        end + 1 < len(lines)
+        and end - i + 1 < _MAX_HEADLINE_LINES
+        and breaks_word(lines[end].text, lines[end + 1].text)
+    ):
+        headline = "".join(line.text for line in lines[i : end + 2])
+        if FULL_STOP_RE.search(headline[:-1]) or text_width(headline) > _LOOSE_HEADLINE_MAX:
+            break
+        end += 1
+    return end
+
+
 def _opens_article(lines: list[_Line], i: int) -> bool:
     """Whether line ``i`` is a headline line right after a closing ("（记者 张三）").
 
     A closing names someone or something, in Chinese: a date or a time span in brackets
-    under an event's name ("(112/12/24-113/2/18)") closes nothing.
+    under an event's name ("(112/12/24-113/2/18)") closes nothing. The headline may
+    end with "！" or "？" ("2024灯会美食市集招商，等你来加入！").
     """
+    text = lines[i].text
     return (
         i > 0
         and _is_closing_line(lines[i - 1].text)
         and bool(HAN_RE.search(lines[i - 1].text))
-        and is_headline_like(lines[i].text)
+        and (is_headline_like(text) or (text[-1] in "！？!?" and is_headline_like(text[:-1])))
     )
 
 
@@ -476,6 +505,7 @@ def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: 
         opens_block
         and not full[i - 1]
         and not second.blank_before
+        and not (i + 1 < len(lines) and breaks_word(second.text, lines[i + 1].text))
         and is_headline_like(first.text)
         and len(second.text) <= len(first.text) + 1
         and second.width < measure
@@ -622,14 +652,15 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             and not is_subhead(texts[end])
         ):
             end += 1
-        if closes and closed:
+        if closed and (closes or drafts):
             # After a closing the next lines are a headline, even one that ends with
-            # "！" or holds commas (up to a main title and a subtitle).
+            # "！" or holds commas (up to a main title and a subtitle); in a file that
+            # seldom closes its articles, only after a closing it does print.
             while (
                 end < len(paragraphs)
                 and end - i < _MAX_HEADLINE_LINES
                 and _is_loose_heading(paragraphs[end])
-                and (end == i or not paragraphs[end].blank_before)
+                and (end == i or not (paragraphs[end].blank_before or is_item_or_label(texts[end])))
                 and text_width("".join(p.text for p in paragraphs[i : end + 1]))
                 <= _LOOSE_HEADLINE_MAX
             ):

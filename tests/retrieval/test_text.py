@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from retrieval.text import is_traditional, one_script, to_simplified
+from retrieval.text import breaks_word, is_traditional, one_script, to_simplified
 from tests.samples import MINI_ISSUE
 
 EVAL_SET = Path(__file__).parents[2] / "benchmarks" / "eval" / "questions.jsonl"
@@ -38,3 +38,15 @@ def test_every_eval_question_is_told_its_script():
     wrong = [r["question"] for r in rows if told[r["question"]] != (r["lang"] == "zh-Hant")]
     assert wrong == []
     assert sum(r["lang"] == "zh-Hant" for r in rows) >= 15
+
+
+def test_a_line_break_inside_a_word_is_told_from_one_between_words():
+    assert breaks_word("北区九六新村都更招商说明会于台北、台", "南二地举行")  # 台南
+    assert breaks_word("台南市长黄伟哲今(7)日分别于民治市政", "中心及永华市政中心")
+    assert breaks_word("臺北市政府今日舉行記者", "會，說明")  # Traditional: 記者會
+    assert not breaks_word("黄伟哲：展现自我特色也观摩别人长处", "全球三大食品展之一")
+    assert not breaks_word("猪瘟防疫工作", "中国非洲猪瘟")  # not 工作中
+    # Only Chinese meets Chinese inside a word.
+    assert not breaks_word("FOODEX", "JAPAN 2024")
+    assert not breaks_word("报名资格：", "年满18周岁")
+    assert not breaks_word("", "台南")

@@ -238,6 +238,36 @@ def test_a_headline_broken_in_the_middle_keeps_its_second_half() -> None:
     assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
 
 
+def test_a_headline_broken_inside_a_word_runs_on_to_its_second_line() -> None:
+    # Both headline lines fill the 14-character column, as the body's lines do; the
+    # first ends inside a word (采摘旺 / 季), so the headline goes on; the second ends
+    # between words, so the body starts after it.
+    head = ["西营镇千亩大棚蔬菜进入采摘旺", "季种植户笑开颜一棚收入三万元"]
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=14))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+def test_a_headline_ending_with_an_exclamation_mark_after_a_closing() -> None:
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    headline = "大棚蔬菜喜获丰收，大家快来买吧！"  # fills the 16-character column
+    articles = split_articles(_closed_issue(first, ([headline], PLAIN_SECOND, "赵磊"), width=16))
+    assert [a.headline for a in articles] == ["老旧小区改造开工", headline]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+def test_a_numbered_item_under_a_headline_is_body_text() -> None:
+    # After a closing, lines that may end with "！" are taken as headline lines; the
+    # first item of a list ("一、报名条件") is not one of them.
+    notice = ("一、报名条件", "年满18周岁，身体健康，能胜任岗位工作。")
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    second = ["县人社局招聘公益岗位人员！"], notice, "县人社局"
+    articles = split_articles(_closed_issue(first, second, width=16))
+    assert [a.headline for a in articles] == ["老旧小区改造开工", "县人社局招聘公益岗位人员！"]
+    assert articles[1].body.splitlines()[0] == "一、报名条件"
+
+
 def test_subheads_stay_inside_their_article() -> None:
     text = _page(
         "县委统战部工作综述",
