@@ -21,7 +21,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -92,6 +92,10 @@ class Style:
         laid_out: Laid out as OCR would read the printed page; False: the corpus file
             as it is, only in the style's script (the other knobs do not apply), which
             separates what the script costs from what the layout costs.
+        columns: Columns printed side by side, as ``pdftotext -layout`` writes a page:
+            each line holds a line of every column, the columns padded with spaces to
+            line up on screen (a Chinese character two columns wide), a form feed after
+            each page of :data:`COLUMN_ROWS` lines.
     """
 
     name: str = "custom"
@@ -107,6 +111,7 @@ class Style:
     traditional: bool = False
     byline: bool = True
     laid_out: bool = True
+    columns: int = 1
 
 
 def _style(name: str, **knobs: object) -> Style:
@@ -134,6 +139,7 @@ STYLES: dict[str, Style] = {
         _style("hant-w18-blank", width=18, traditional=True),
         _style("hant-w24-noblank-furniture", width=24, traditional=True, **_NOBLANK, **_FURNITURE),
         _style("worst", width=16, debris=0.03, stray_spaces=0.02, **_NOBLANK, **_FURNITURE),
+        _style("columns", width=16, columns=3, blank_between_paragraphs=False),
     )
 }
 
@@ -145,7 +151,7 @@ def random_style(rng: random.Random) -> Style:
         rng: The random source (seed it for reproducible tests).
     """
     furniture = rng.random() < 0.5
-    return Style(
+    style = Style(
         name="random",
         width=rng.randint(12, 26),
         ragged=rng.choice((0, 0, 1, 2)),
@@ -159,6 +165,8 @@ def random_style(rng: random.Random) -> Style:
         traditional=rng.random() < 0.2,
         byline=rng.random() < 0.8,
     )
+    # Drawn last: the styles drawn before it for a seed stay what they were.
+    return replace(style, columns=rng.choice((1, 1, 2, 3)))
 
 
 @functools.cache
@@ -398,7 +406,10 @@ def layout(
         for line in lines:
             if line.kind in ("headline", "body"):
                 line.text = _stray_spaces(line.text, style.stray_spaces, rng)
-    return "\n".join(_collapse_blanks(lines)) + "\n"
+    text = _collapse_blanks(lines)
+    if style.columns > 1:
+        return _side_by_side(text, style.columns)
+    return "\n".join(text) + "\n"
 
 
 def _article_lines(
@@ -515,3 +526,31 @@ def _collapse_blanks(lines: list[_Line]) -> list[str]:
     while out and out[-1] == "":
         out.pop()
     return out
+
+
+COLUMN_ROWS = 50
+_COLUMN_GUTTER = "    "
+
+
+def _side_by_side(lines: list[str], columns: int) -> str:
+    """The lines as pages of ``columns`` columns side by side, a form feed after each.
+
+    The columns are as wide as the widest line (the page's grid is the same throughout).
+    """
+    pages: list[str] = []
+    per_page = columns * COLUMN_ROWS
+    width = max(map(_cells, lines), default=0)
+    for top in range(0, len(lines), per_page):
+        page = [lines[top + k * COLUMN_ROWS : top + (k + 1) * COLUMN_ROWS] for k in range(columns)]
+        rows = []
+        for row in range(COLUMN_ROWS):
+            cells = [column[row] if row < len(column) else "" for column in page]
+            padded = [cell + " " * (width - _cells(cell)) for cell in cells]
+            rows.append(_COLUMN_GUTTER.join(padded).rstrip())
+        pages.append("\n".join(rows).rstrip("\n") + "\n")
+    return "\f".join(pages)
+
+
+def _cells(text: str) -> int:
+    """Width of ``text`` on screen: a Chinese character (any wide one) takes two cells."""
+    return round(2 * text_width(text.replace(" ", "_")))

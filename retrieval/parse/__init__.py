@@ -5,7 +5,9 @@ The steps, each a module of this package:
 * :mod:`~retrieval.parse.files` reads a file (or the page files of one issue) with its
   metadata: sidecar, front matter, file name, masthead; an article cut by a page break
   is joined again;
-* :mod:`~retrieval.parse.decode` detects the encoding of a text file;
+* :mod:`~retrieval.parse.decode` detects the encoding of a text file, and
+  :mod:`~retrieval.parse.columns` reads its columns one after another where it prints
+  them side by side;
 * :mod:`~retrieval.parse.pdf` lays out a PDF's text layer, columns kept apart, headlines
   (printed larger) marked as headings; :mod:`~retrieval.parse.ocr` reads scanned pages
   and page images with RapidOCR and lays them out the same way;

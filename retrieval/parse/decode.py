@@ -35,8 +35,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
         data: The raw file content.
 
     Returns:
-        The text, with newlines normalised to "\\n" and the BOM removed, and the name
-        of the codec that decoded it (e.g. "utf-8", "utf-8-sig", "gb18030", "big5").
+        The text, with newlines normalised to "\\n" and the BOM removed (form feeds,
+        which separate pages, are kept), and the name of the codec that decoded it
+        (e.g. "utf-8", "utf-8-sig", "gb18030", "big5").
 
     Raises:
         ValueError: The data is binary or in none of the supported encodings; the
@@ -47,7 +48,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
         raise ValueError("binary file (not text)")
     text = text.removeprefix("\ufeff")
     # Only the file's own line breaks: a U+2028 inside a headline is part of the headline.
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n"), encoding
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
 
 def _decode(data: bytes) -> tuple[str, str]:

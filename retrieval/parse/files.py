@@ -18,6 +18,7 @@ from typing import NamedTuple
 from retrieval.documents import Article, Issue
 from retrieval.parse.articles import split_articles
 from retrieval.parse.cleanup import is_complete, join_lines
+from retrieval.parse.columns import read_columns
 from retrieval.parse.decode import decode_text
 from retrieval.parse.errors import BadFileError
 from retrieval.parse.marked import has_headings
@@ -290,6 +291,10 @@ def _read_file(path: Path) -> _File:
     if not text.strip():
         raise BadFileError(path, "no text (whitespace only)")
     front, text = _front_matter(path, text)
+    # A form feed ends a page (pdftotext writes one after each), which may print its
+    # columns side by side. The pages are read as one text, as before: an article
+    # goes on over a page break, and the layout is recovered over all of them.
+    text = read_columns(text)
     return _File(path, [text], _sidecar(path, path.stem).over(front), paged=False)
 
 

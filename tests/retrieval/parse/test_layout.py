@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from benchmarks.ocr_styles import layout, random_style
 from retrieval.documents import Article, Issue
 from retrieval.parse import read_issue, split_articles
+from retrieval.parse.columns import read_columns
 from retrieval.parse.layout import is_wrapped
 from retrieval.text import text_width
 from tests.samples import BULLETINS, SEED
@@ -405,7 +406,8 @@ def test_any_wrapping_parses_back_to_the_same_articles(
     clean_issues: list[Issue], seed: int, which: int
 ) -> None:
     # Any width, blank lines or none between paragraphs, ragged lines, page furniture,
-    # continuation markers, photo credits and stray spaces; headlines set apart, as
+    # continuation markers, photo credits and stray spaces, columns side by side (read
+    # as files are); headlines set apart, as
     # printed headlines are (without that, a headline as wide as the column is
     # indistinguishable from a paragraph's first line), no debris (drawn from the text
     # itself, it may take real characters with it).
@@ -416,7 +418,7 @@ def test_any_wrapping_parses_back_to_the_same_articles(
         traditional=False,
     )
     issue = clean_issues[which]
-    parsed = split_articles(layout(issue.articles, issue.date, style, seed))
+    parsed = split_articles(read_columns(layout(issue.articles, issue.date, style, seed)))
     assert [(_folded(a.headline), _folded(a.body)) for a in parsed] == [
         (_folded(a.headline), _folded(a.body)) for a in issue.articles
     ]

@@ -1,0 +1,184 @@
+"""Text that prints a page's columns side by side: read them one after another.
+
+``pdftotext -layout`` and OCR engines told to keep a page's layout (Tesseract reading a
+page as one block with its spaces kept, "formatted text" exports) write the columns of a
+page side by side, a run of spaces between them, so that each line holds a line of every
+column. Read line by line, the columns' sentences interleave: three-column pages of the
+OCR benchmark's issues gave 0.12 boundary F1 and lost most of their text that way.
+
+A page has columns when, on many of its lines, text starts again after a gutter (a run of
+at least :data:`_GUTTER` blank columns) at the same place. Places are counted both in
+characters (``pdftotext`` pads each column to a character position) and in printed
+columns, a Chinese character taking two (a terminal's or an editor's alignment);
+whichever the lines agree on more is the page's. Each line's pieces then go to the column
+they start at; a piece starting elsewhere is text that holds a wide space itself (a
+headline's "77周年   黄伟哲…") and stays with the piece before it. A line that runs
+across a gutter (a banner headline, a masthead over all the columns) ends a band of
+columns: what is above it is read column by column, then the line, then the next band.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from retrieval.text import HAN_RE, char_width
+
+__all__ = ["read_columns"]
+
+_GUTTER = 3  # blank columns (a full-width space is two) between two columns' text
+_NEAR = 2  # a piece starting this close to where a column starts starts the column
+_MIN_LINES = 8  # lines on which a column must start, and ...
+_MIN_SHARE = 0.3  # ... this share of the page's lines with text
+_KNOWN_LINES = 1  # lines enough where other pages have a column
+# Column text is wrapped Chinese prose: most of a column's lines hold many Chinese
+# characters. (A table of names and telephone numbers is not read column by column.)
+_MIN_MEDIAN_HAN = 6
+_RUN_RE = re.compile(r"[ \u3000]+|[^ \u3000]+")
+
+
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    start: int  # where it starts on the line, in the page's measure
+    end: int
+
+
+def read_columns(text: str) -> str:
+    """``text`` with side-by-side columns read one after another, page by page.
+
+    Args:
+        text: The text of a file; form feeds end its pages (pdftotext writes one after
+            each). Where the columns start is learnt from all of its pages (a page's last
+            column may hold a few lines only), and read page by page.
+
+    Returns:
+        The text as it is when it has no side-by-side columns; else its pages' lines
+        (form feeds become line breaks) band by band, in each band the first column's
+        lines, then the second's, and so on (a column's blank lines kept: they may be its
+        paragraph breaks).
+    """
+    pages = [page.split("\n") for page in text.split("\f")]
+    layouts = []
+    for wide in (False, True):
+        pieces = [[_pieces(line, wide) for line in lines] for lines in pages]
+        found = [_column_starts(page) for page in pieces]
+        # A column other pages have, though short on this one (the last of an issue).
+        known = sorted({start for starts in found for start in starts})
+        found = [_column_starts(page, known) for page in pieces]
+        if any(len(starts) > 1 for starts in found):
+            layouts.append((_support(pieces, found), found, pieces))
+    if not layouts:
+        return text.replace("\f", "\n")
+    _, found, pieces = max(layouts, key=lambda layout: layout[0])
+    out: list[str] = []
+    for lines, page_pieces, starts in zip(pages, pieces, found, strict=True):
+        band: list[list[str]] = [[] for _ in starts]
+        for line, line_pieces in zip(lines, page_pieces, strict=True):
+            columns = _assign(line_pieces, starts)
+            if columns is None:  # runs across a gutter: a band ends
+                out += _read_band(band)
+                out.append(line.strip())
+                band = [[] for _ in starts]
+                continue
+            for column, text_there in zip(band, columns, strict=True):
+                column.append(text_there)
+        out += _read_band(band)
+    return "\n".join(out)
+
+
+def _pieces(line: str, wide: bool) -> list[_Piece]:
+    """The line's runs of text between gutters, with where they start and end."""
+    pieces: list[_Piece] = []
+    position = 0
+    start, text = 0, ""
+    for run in _RUN_RE.findall(line.rstrip()):
+        blank = run[0] in " \u3000"
+        if blank and text and sum(2 if c == "\u3000" else 1 for c in run) >= _GUTTER:
+            pieces.append(_Piece(text, start, position))
+            text = ""
+        elif not blank or text:
+            if not text:
+                start = position
+            text += run
+        position += sum(2 if wide and char_width(c) == 1.0 else 1 for c in run)
+    if text:
+        pieces.append(_Piece(text, start, position))
+    return pieces
+
+
+def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> list[int]:
+    """Where a page's columns start: 0, and the places where text starts after a gutter
+    on enough lines (give or take :data:`_NEAR`) and is prose there; at a place in
+    ``known`` (columns found on other pages), one such line is enough, prose or not
+    (a list of names and addresses)."""
+    with_text = sum(1 for line in pieces if line)
+    after_gutter = Counter(piece.start for line in pieces for piece in line[1:])
+    starts = [0]
+    for start, _ in after_gutter.most_common():
+        if any(abs(start - found) <= 2 * _NEAR for found in starts):
+            continue
+        there = [
+            len(HAN_RE.findall(piece.text))
+            for line in pieces
+            for piece in line[1:]
+            if abs(piece.start - start) <= _NEAR
+        ]
+        if any(abs(start - column) <= _NEAR for column in known):
+            if len(there) >= _KNOWN_LINES:
+                starts.append(start)
+        elif (
+            len(there) >= max(_MIN_LINES, _MIN_SHARE * with_text)
+            and statistics.median(there) >= _MIN_MEDIAN_HAN
+        ):
+            starts.append(start)
+    return sorted(starts)
+
+
+def _support(pieces: list[list[list[_Piece]]], found: list[list[int]]) -> int:
+    """How many pieces start where a column does: how well the columns fit the pages."""
+    return sum(
+        any(abs(piece.start - s) <= _NEAR for s in starts)
+        for page, starts in zip(pieces, found, strict=True)
+        for line in page
+        for piece in line
+    )
+
+
+def _assign(pieces: list[_Piece], starts: list[int]) -> list[str] | None:
+    """The line's text in each column; None when a piece runs across a gutter.
+
+    A piece belongs to the column it starts in (an indented paragraph starts a little
+    after the column); a second piece in one column is text holding a wide space itself.
+    """
+    columns: list[list[str]] = [[] for _ in starts]
+    for piece in pieces:
+        column = max(bisect.bisect_right(starts, piece.start + _NEAR) - 1, 0)
+        if column + 1 < len(starts) and piece.end > starts[column + 1]:
+            return None
+        columns[column].append(piece.text)
+    return ["  ".join(texts) for texts in columns]
+
+
+def _read_band(band: list[list[str]]) -> list[str]:
+    """A band's columns one after another.
+
+    The rows blank in every column at the band's foot are the page's margin and go;
+    then blank lines at a column's foot stand for one (its text ended above, beside
+    another column's).
+    """
+    while band and band[0] and not any(column[-1] for column in band):
+        for column in band:
+            column.pop()
+    out: list[str] = []
+    for column in band:
+        if column and not column[-1]:
+            while column and not column[-1]:
+                column.pop()
+            column.append("")
+        out += column
+    return out
