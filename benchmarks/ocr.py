@@ -682,6 +682,10 @@ def main() -> None:
         sys.exit("--real-ocr: needs benchmarks/ocr_render.py with render_issue, and rapidocr")
     if render is None:
         names = [n for n in names if n not in REAL_OCR_STYLES]
+    via_pdftotext = [n for n in names if n in STYLES and STYLES[n].pdftotext]
+    if via_pdftotext and shutil.which("pdftotext") is None:
+        print(f"pdftotext (poppler-utils) not installed: {', '.join(via_pdftotext)} left out")
+        names = [n for n in names if n not in via_pdftotext]
 
     issues = choose_issues(args.corpus, args.issues)
     if not issues:

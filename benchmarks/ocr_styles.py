@@ -19,6 +19,8 @@ import functools
 import itertools
 import random
 import re
+import subprocess
+import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -96,6 +98,9 @@ class Style:
             each line holds a line of every column, the columns padded with spaces to
             line up on screen (a Chinese character two columns wide), a form feed after
             each page of :data:`COLUMN_ROWS` lines.
+        pdftotext: The columns typeset as a PDF page (reportlab's built-in STSong-Light,
+            a line wider than its column set smaller to fit) and read back by
+            ``pdftotext -layout`` (poppler-utils), rather than padded here.
     """
 
     name: str = "custom"
@@ -112,6 +117,7 @@ class Style:
     byline: bool = True
     laid_out: bool = True
     columns: int = 1
+    pdftotext: bool = False
 
 
 def _style(name: str, **knobs: object) -> Style:
@@ -140,6 +146,13 @@ STYLES: dict[str, Style] = {
         _style("hant-w24-noblank-furniture", width=24, traditional=True, **_NOBLANK, **_FURNITURE),
         _style("worst", width=16, debris=0.03, stray_spaces=0.02, **_NOBLANK, **_FURNITURE),
         _style("columns", width=16, columns=3, blank_between_paragraphs=False),
+        _style(
+            "columns-pdftotext",
+            width=16,
+            columns=3,
+            blank_between_paragraphs=False,
+            pdftotext=True,
+        ),
     )
 }
 
@@ -407,6 +420,8 @@ def layout(
             if line.kind in ("headline", "body"):
                 line.text = _stray_spaces(line.text, style.stray_spaces, rng)
     text = _collapse_blanks(lines)
+    if style.pdftotext:
+        return pdftotext_columns(text, style.columns)
     if style.columns > 1:
         return _side_by_side(text, style.columns)
     return "\n".join(text) + "\n"
@@ -554,3 +569,42 @@ def _side_by_side(lines: list[str], columns: int) -> str:
 def _cells(text: str) -> int:
     """Width of ``text`` on screen: a Chinese character (any wide one) takes two cells."""
     return round(2 * text_width(text.replace(" ", "_")))
+
+
+def pdftotext_columns(lines: list[str], columns: int) -> str:
+    """The lines typeset in ``columns`` columns on A4 pages and read back by
+    ``pdftotext -layout``: form feeds between pages, columns side by side.
+
+    Raises:
+        FileNotFoundError: pdftotext (poppler-utils) is not installed.
+    """
+    from reportlab.pdfbase import pdfmetrics  # imported here: a benchmark-only need
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    font, size, margin, gutter = "STSong-Light", 9.0, 30.0, 12.0
+    page_width, page_height = 595.0, 842.0  # A4, in points
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    column_width = (page_width - 2 * margin) / columns
+    with tempfile.TemporaryDirectory(prefix="pdftotext-") as tmp:
+        pdf = Path(tmp) / "page.pdf"
+        page = canvas.Canvas(str(pdf), pagesize=(page_width, page_height))
+        per_page = columns * COLUMN_ROWS
+        for top in range(0, len(lines), per_page):
+            for k in range(columns):
+                column = lines[top + k * COLUMN_ROWS : top + (k + 1) * COLUMN_ROWS]
+                for row, line in enumerate(column):
+                    width = pdfmetrics.stringWidth(line, font, size)
+                    fitted = min(size, size * (column_width - gutter) / width) if width else size
+                    page.setFont(font, fitted)
+                    y = page_height - margin - (row + 1) * 1.6 * size
+                    page.drawString(margin + k * column_width, y, line)
+            page.showPage()
+        page.save()
+        run = subprocess.run(
+            ["pdftotext", "-layout", "-enc", "UTF-8", str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return run.stdout

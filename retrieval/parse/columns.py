@@ -67,9 +67,18 @@ def read_columns(text: str) -> str:
     for wide in (False, True):
         pieces = [[_pieces(line, wide) for line in lines] for lines in pages]
         found = [_column_starts(page) for page in pieces]
-        # A column other pages have, though short on this one (the last of an issue).
-        known = sorted({start for starts in found for start in starts})
-        found = [_column_starts(page, known) for page in pieces]
+        # A page with fewer columns than most (the last of an issue, its last column a
+        # few lines long) may have the others' next columns after its own.
+        usual = Counter(len(starts) for starts in found if len(starts) > 1)
+        if usual:
+            most = usual.most_common(1)[0][0]
+            known = sorted({start for starts in found for start in starts})
+            found = [
+                _column_starts(page, [k for k in known if k > starts[-1] + 2 * _NEAR])
+                if len(starts) < most
+                else starts
+                for page, starts in zip(pieces, found, strict=True)
+            ]
         if any(len(starts) > 1 for starts in found):
             layouts.append((_support(pieces, found), found, pieces))
     if not layouts:
