@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from retrieval.text import HAN_RE, char_width
+from retrieval.text import SENTENCE_END, char_width
 
 __all__ = ["read_columns"]
 
@@ -35,9 +35,11 @@ _NEAR = 2  # a piece starting this close to where a column starts starts the col
 _MIN_LINES = 8  # lines on which a column must start, and ...
 _MIN_SHARE = 0.3  # ... this share of the page's lines with text
 _KNOWN_LINES = 1  # lines enough where other pages have a column
-# Column text is wrapped Chinese prose: most of a column's lines hold many Chinese
-# characters. (A table of names and telephone numbers is not read column by column.)
-_MIN_MEDIAN_HAN = 6
+_ENDS = frozenset(SENTENCE_END + "）)」』”")  # how a paragraph or a closing line ends
+# Column text is wrapped prose: most of a column's lines hold many letters (Chinese
+# characters, or Hangul or Latin in an article in another language). A table of names
+# and telephone numbers is not read column by column.
+_MIN_MEDIAN_LETTERS = 6
 _RUN_RE = re.compile(r"[ \u3000]+|[^ \u3000]+")
 
 
@@ -132,7 +134,7 @@ def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> lis
         if any(abs(start - found) <= 2 * _NEAR for found in starts):
             continue
         there = [
-            len(HAN_RE.findall(piece.text))
+            sum(char.isalpha() for char in piece.text)
             for line in pieces
             for piece in line[1:]
             if abs(piece.start - start) <= _NEAR
@@ -142,7 +144,7 @@ def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> lis
                 starts.append(start)
         elif (
             len(there) >= max(_MIN_LINES, _MIN_SHARE * with_text)
-            and statistics.median(there) >= _MIN_MEDIAN_HAN
+            and statistics.median(there) >= _MIN_MEDIAN_LETTERS
         ):
             starts.append(start)
     return sorted(starts)
@@ -178,8 +180,20 @@ def _read_band(band: list[list[str]]) -> list[str]:
 
     The rows blank in every column at the band's foot are the page's margin and go;
     then blank lines at a column's foot stand for one (its text ended above, beside
-    another column's).
+    another column's). A row blank in every column between text that runs on in every
+    column (no line above it ends a sentence or a closing) is no gap at all:
+    ``pdftotext`` leaves one beside a line in other type, which parted a headline's two
+    lines in the benchmark's PDFs (its first line read as a section label).
     """
+    rows = len(band[0]) if band else 0
+    inside = [
+        0 < row < rows - 1
+        and not any(column[row] for column in band)
+        and all(column[row - 1] and column[row + 1] for column in band)
+        and not any(column[row - 1][-1] in _ENDS for column in band)
+        for row in range(rows)
+    ]
+    band = [[text for text, gap in zip(column, inside, strict=True) if not gap] for column in band]
     while band and band[0] and not any(column[-1] for column in band):
         for column in band:
             column.pop()

@@ -43,7 +43,7 @@ _RIGHT = [
     "（李华）",
 ]
 # Each column twice over: a page's columns run for dozens of lines.
-LEFT, MIDDLE, RIGHT = ([*column, "", *column] for column in (_LEFT, _MIDDLE, _RIGHT))
+LEFT, MIDDLE, RIGHT = [*_LEFT, "", *_LEFT], [*_MIDDLE, *_MIDDLE], [*_RIGHT, "", *_RIGHT]
 
 
 def _cells(text: str) -> int:
@@ -66,27 +66,28 @@ def _side_by_side(*columns: list[str], by_characters: bool = False, gutter: int 
 
 def test_columns_side_by_side_are_read_one_after_another() -> None:
     text = _side_by_side(LEFT, MIDDLE, RIGHT)
-    # The third column ends four lines above the others: a blank line after its text.
-    assert read_columns(text).split("\n") == [*LEFT, *MIDDLE, *RIGHT, ""]
+    # The second and third columns end above the first: a blank line after their text.
+    assert read_columns(text).split("\n") == [*LEFT, *MIDDLE, "", *RIGHT, ""]
 
 
 def test_columns_padded_by_characters_as_pdftotext_pads_them() -> None:
     text = _side_by_side(LEFT, MIDDLE, by_characters=True)
-    assert read_columns(text).split("\n") == LEFT + MIDDLE
+    assert read_columns(text).split("\n") == [*LEFT, *MIDDLE, ""]
 
 
 def test_an_indented_paragraph_stays_in_its_column() -> None:
     left = ["\u3000\u3000" + line if i % 10 in (0, 5) else line for i, line in enumerate(LEFT)]
     middle = ["  " + line if i == 2 else line for i, line in enumerate(MIDDLE)]
     text = _side_by_side(left, middle)
-    assert [line.strip("\u3000 ") for line in read_columns(text).split("\n")] == LEFT + MIDDLE
+    lines = [line.strip("\u3000 ") for line in read_columns(text).split("\n")]
+    assert lines == [*LEFT, *MIDDLE, ""]
 
 
 def test_a_line_across_the_columns_ends_a_band() -> None:
     banner = "全县春耕生产全面展开 各乡镇抢抓农时确保粮食稳产增收工作有序推进中"
     top, bottom = _side_by_side(LEFT, MIDDLE), _side_by_side(RIGHT, LEFT)
     lines = read_columns(f"{top}\n{banner}\n{bottom}").split("\n")
-    assert lines == [*LEFT, *MIDDLE, banner, *RIGHT, "", *LEFT]
+    assert lines == [*LEFT, *MIDDLE, "", banner, *RIGHT, "", *LEFT]
 
 
 def test_pages_are_read_in_turn_and_a_short_last_column_is_known_from_the_others() -> None:
@@ -96,13 +97,30 @@ def test_pages_are_read_in_turn_and_a_short_last_column_is_known_from_the_others
     assert read_columns(f"{first}\n\f{last}\n").split("\n") == [
         *LEFT,
         *MIDDLE,
+        "",  # the columns that end above the others' feet
         *RIGHT,
-        "",  # the first page's third column ended above the others
+        "",
         *MIDDLE,
+        "",
         *LEFT,
         "（李华）",
         "",
     ]
+
+
+def test_a_row_blank_in_every_column_between_their_text_is_no_gap() -> None:
+    # pdftotext leaves such a row beside a line in other type; here it parts the two
+    # lines of a headline in the first column, beside sentences running on in the others.
+    left = [*LEFT[:2], "西营镇千亩大棚蔬菜", "", "喜获丰收", *LEFT[2:]]
+    middle, right = [*MIDDLE[:3], "", *MIDDLE[3:]], [*RIGHT[:3], "", *RIGHT[3:]]
+    lines = read_columns(_side_by_side(left, middle, right)).split("\n")
+    assert lines[: len(left) - 1] == [*LEFT[:2], "西营镇千亩大棚蔬菜", "喜获丰收", *LEFT[2:]]
+    # Where a line above the blank row ends a sentence, it may be a paragraph's gap:
+    # the first column's own blank line, here beside blank rows in the others.
+    assert LEFT[3].endswith("。") and LEFT[4] == ""
+    middle, right = [*MIDDLE[:4], "", *MIDDLE[4:]], [*RIGHT[:4], "", *RIGHT[4:]]
+    lines = read_columns(_side_by_side(LEFT, middle, right)).split("\n")
+    assert lines[: len(LEFT)] == LEFT
 
 
 def test_text_without_columns_is_left_as_it_is() -> None:
