@@ -21,7 +21,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
-from retrieval.text import HAN, to_simplified
+from retrieval.text import HAN, jieba_rs, to_simplified
 
 Tokenizer = Literal["jieba", "bigram", "both"]
 DEFAULT_TOKENIZER: Tokenizer = "jieba"
@@ -73,13 +73,6 @@ def _jieba() -> Any:  # jieba ships no type stubs
     return jieba
 
 
-@cache
-def _jieba_rs() -> Any:  # rjieba ships no type stubs
-    import rjieba
-
-    return rjieba
-
-
 def _cut_for_search(text: str) -> Iterable[str]:
     """jieba's search-mode words of folded text, by jieba-rs wherever it cuts as jieba does.
 
@@ -94,7 +87,7 @@ def _cut_for_search(text: str) -> Iterable[str]:
     """
     if _JIEBA_ONLY.search(text):
         return _jieba().cut_for_search(text)
-    return _jieba_rs().cut_for_search(text)
+    return jieba_rs().cut_for_search(text)
 
 
 def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
@@ -136,7 +129,7 @@ def terms_in(text: str, terms: Iterable[str], tokenizer: Tokenizer = DEFAULT_TOK
         and not any(_LATIN_OR_DIGIT.search(term) for term in wanted)
         and not _OUTSIDE_JIEBA_RE.search(folded)
     ):
-        words: Iterable[str] = _jieba_rs().cut_for_search(folded)
+        words: Iterable[str] = jieba_rs().cut_for_search(folded)
         if tokenizer == "both":
             words = [*words, *_bigrams(folded)]
         return wanted & {word.strip() for word in words}
@@ -146,7 +139,7 @@ def terms_in(text: str, terms: Iterable[str], tokenizer: Tokenizer = DEFAULT_TOK
 def place_names(text: str) -> list[str]:
     """Words of ``text`` (folded) that jieba tags as place names (``ns``), of two
     characters or more, as jieba-rs tags them (its dictionary, not jieba's, is loaded)."""
-    return [w for w, tag in _jieba_rs().tag(fold(text)) if tag == "ns" and len(w) > 1]
+    return [w for w, tag in jieba_rs().tag(fold(text)) if tag == "ns" and len(w) > 1]
 
 
 def dictionary_frequency(word: str) -> int:

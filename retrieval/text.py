@@ -94,8 +94,10 @@ def _reads_traditional(text: str, simplified: str) -> bool:
 
 
 @cache
-def _word_cutter() -> Any:  # rjieba ships no type stubs
-    import rjieba  # jieba's dictionary in Rust: loaded in 0.1 s, on first use
+def jieba_rs() -> Any:  # rjieba ships no type stubs
+    """jieba-rs (rjieba): jieba's dictionary and cuts in Rust, loaded on first use (0.1 s
+    where jieba takes 0.8 s)."""
+    import rjieba
 
     return rjieba
 
@@ -127,7 +129,7 @@ def breaks_word(left: str, right: str) -> bool:
     if len(simplified) == len(text):
         text = simplified
     offset = 0
-    for word in _word_cutter().cut(text, False):
+    for word in jieba_rs().cut(text, False):
         if offset < len(before) < offset + len(word):
             return True
         offset += len(word)

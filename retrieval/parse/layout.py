@@ -397,7 +397,8 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     measures = _column_widths(lines)
     # A line before a dateline ("本报讯") ends its paragraph, however wide it is; so
     # does a headline-like line right after a closing ("（记者 张三）"): the next
-    # article's headline, however close to the column's width it is set.
+    # article's headline, however close to the column's width it is set (unless it
+    # ends inside a word: then the headline goes on, see _headline_after_closing).
     full = [
         i + 1 < len(lines)
         and line.width + _first_word_width(lines[i + 1].text)
