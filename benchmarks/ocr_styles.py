@@ -98,6 +98,8 @@ class Style:
             each line holds a line of every column, the columns padded with spaces to
             line up on screen (a Chinese character two columns wide), a form feed after
             each page of :data:`COLUMN_ROWS` lines.
+        indent: Each paragraph's first line set in by two full-width spaces, as Chinese
+            text is printed (the line holds two characters fewer).
         pdftotext: The columns typeset as a PDF page (reportlab's built-in STSong-Light,
             a line wider than its column set smaller to fit) and read back by
             ``pdftotext -layout`` (poppler-utils), rather than padded here.
@@ -117,6 +119,7 @@ class Style:
     byline: bool = True
     laid_out: bool = True
     columns: int = 1
+    indent: bool = False
     pdftotext: bool = False
 
 
@@ -125,6 +128,7 @@ def _style(name: str, **knobs: object) -> Style:
 
 
 _NOBLANK = {"blank_between_paragraphs": False, "blank_around_headline": False}
+_INDENT = "\u3000\u3000"
 _FURNITURE = {"furniture_every": 60, "continuation_markers": True, "photo_credits": 0.08}
 
 STYLES: dict[str, Style] = {
@@ -145,6 +149,8 @@ STYLES: dict[str, Style] = {
         _style("hant-w18-blank", width=18, traditional=True),
         _style("hant-w24-noblank-furniture", width=24, traditional=True, **_NOBLANK, **_FURNITURE),
         _style("worst", width=16, debris=0.03, stray_spaces=0.02, **_NOBLANK, **_FURNITURE),
+        # No blank line anywhere, but paragraphs set in, as Chinese text is printed.
+        _style("w18-noblank-indent", width=18, indent=True, **_NOBLANK),
         _style("columns", width=16, columns=3, blank_between_paragraphs=False),
         _style(
             "columns-pdftotext",
@@ -178,8 +184,8 @@ def random_style(rng: random.Random) -> Style:
         traditional=rng.random() < 0.2,
         byline=rng.random() < 0.8,
     )
-    # Drawn last: the styles drawn before it for a seed stay what they were.
-    return replace(style, columns=rng.choice((1, 1, 2, 3)))
+    # Drawn last: the styles drawn before them for a seed stay what they were.
+    return replace(style, columns=rng.choice((1, 1, 2, 3)), indent=rng.random() < 0.3)
 
 
 @functools.cache
@@ -312,7 +318,7 @@ def wrap(text: str, widths: WidthSource) -> list[str]:
     line: list[str] = []
     used = 0.0
     limit = widths.next()
-    for token in _tokens(text.strip()):
+    for token in _tokens(text.strip(" \n")):  # a paragraph's indent ("\u3000\u3000") stays
         size = text_width(token)
         if line and used + size > limit and token not in NO_LINE_START and token != " ":
             carried: list[str] = []
@@ -418,7 +424,10 @@ def layout(
     if style.stray_spaces:
         for line in lines:
             if line.kind in ("headline", "body"):
-                line.text = _stray_spaces(line.text, style.stray_spaces, rng)
+                # Inside the text: OCR puts no space into a paragraph's indent.
+                body = line.text.removeprefix(_INDENT)
+                spaced = _stray_spaces(body, style.stray_spaces, rng)
+                line.text = line.text[: len(line.text) - len(body)] + spaced
     text = _collapse_blanks(lines)
     if style.pdftotext:
         return pdftotext_columns(text, style.columns)
@@ -449,7 +458,7 @@ def _article_lines(
                 out.append(_Line(_photo_credit(rng, style.traditional), index, "credit"))
                 if style.blank_between_paragraphs:
                     blank()
-        wrapped = wrap(paragraph, widths)
+        wrapped = wrap(_INDENT + paragraph if style.indent else paragraph, widths)
         for i, text in enumerate(wrapped):
             out.append(_Line(text, index, "body"))
             if i < len(wrapped) - 1 and style.debris and rng.random() < style.debris:

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from retrieval.text import SENTENCE_END, char_width
+from retrieval.text import SENTENCE_END, char_width, text_width
 
 __all__ = ["read_columns"]
 
@@ -36,7 +36,12 @@ _NEAR = 2  # a piece starting this close to where a column starts starts the col
 _MIN_LINES = 8  # lines on which a column must start, and ...
 _MIN_SHARE = 0.3  # ... this share of the page's lines with text
 _KNOWN_LINES = 1  # lines enough where other pages have a column
+# A line starting this far into its column is set in (two full-width spaces: two
+# characters, or four columns on screen); further in, it is centred.
+_INDENT = (2, 4)
+_INDENT_TEXT = "\u3000\u3000"  # how a paragraph's indent is printed
 _ENDS = frozenset(SENTENCE_END + "）)」』”")  # how a paragraph or a closing line ends
+_FULL = 0.8  # a line this share of its column's median width runs on to the next
 # Column text is wrapped prose: most of a column's lines hold many letters (Chinese
 # characters, or Hangul or Latin in an article in another language). A table of names
 # and telephone numbers is not read column by column.
@@ -130,15 +135,18 @@ def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> lis
     ``known`` (columns found on other pages), one such line is enough, prose or not
     (a list of names and addresses)."""
     with_text = sum(1 for line in pieces if line)
-    after_gutter = Counter(piece.start for line in pieces for piece in line[1:])
+    # Text after a gutter: a line's second piece on, or its first set in further than an
+    # indent (the columns before it are blank on that line).
+    later = [[p for p in line if p is not line[0] or p.start > _INDENT[1]] for line in pieces]
+    after_gutter = Counter(piece.start for line in later for piece in line)
     starts = [0]
     for start, _ in after_gutter.most_common():
         if any(abs(start - found) <= 2 * _NEAR for found in starts):
             continue
         there = [
             sum(char.isalpha() for char in piece.text)
-            for line in pieces
-            for piece in line[1:]
+            for line in later
+            for piece in line
             if abs(piece.start - start) <= _NEAR
         ]
         if any(abs(start - column) <= _NEAR for column in known):
@@ -153,12 +161,14 @@ def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> lis
 
 
 def _support(pieces: list[list[list[_Piece]]], found: list[list[int]]) -> int:
-    """How many pieces start where a column does: how well the columns fit the pages."""
+    """How many pieces after a gutter start right where a column does: how well a
+    measure fits the pages (a line's first piece says nothing: it starts at the first
+    column, or is set in)."""
     return sum(
-        any(abs(piece.start - s) <= _NEAR for s in starts)
+        any(abs(piece.start - s) <= 1 for s in starts)
         for page, starts in zip(pieces, found, strict=True)
         for line in page
-        for piece in line
+        for piece in line[1:]
     )
 
 
@@ -166,14 +176,18 @@ def _assign(pieces: list[_Piece], starts: list[int]) -> list[str] | None:
     """The line's text in each column; None when a piece runs across a gutter.
 
     A piece belongs to the column it starts in (an indented paragraph starts a little
-    after the column); a second piece in one column is text holding a wide space itself.
+    after the column, and keeps its indent); a second piece in one column is text holding
+    a wide space itself.
     """
     columns: list[list[str]] = [[] for _ in starts]
     for piece in pieces:
         column = max(bisect.bisect_right(starts, piece.start + _NEAR) - 1, 0)
         if column + 1 < len(starts) and piece.end > starts[column + 1]:
             return None
-        columns[column].append(piece.text)
+        # A line set in from its column's start is a paragraph's first line: it keeps
+        # its indent, which tells the paragraph's start (retrieval.parse.layout).
+        indented = not columns[column] and _INDENT[0] <= piece.start - starts[column] <= _INDENT[1]
+        columns[column].append(_INDENT_TEXT + piece.text if indented else piece.text)
     return ["  ".join(texts) for texts in columns]
 
 
@@ -183,16 +197,23 @@ def _read_band(band: list[list[str]]) -> list[str]:
     The rows blank in every column at the band's foot are the page's margin and go;
     then blank lines at a column's foot stand for one (its text ended above, beside
     another column's). A row blank in every column between text that runs on in every
-    column (no line above it ends a sentence or a closing) is no gap at all:
-    ``pdftotext`` leaves one beside a line in other type, which parted a headline's two
-    lines in the benchmark's PDFs (its first line read as a section label).
+    column (each line above it as wide as its column's lines are, and none ending a
+    sentence or a closing) is no gap at all: ``pdftotext`` leaves one beside a line in
+    other type, which parted a headline's two lines in the benchmark's PDFs (its first
+    line read as a section label).
     """
     rows = len(band[0]) if band else 0
+    typical = [statistics.median([text_width(t) for t in c if t] or [0.0]) for c in band]
+
+    def runs_on(column: list[str], row: int, width: float) -> bool:
+        line = column[row - 1]
+        return bool(line) and line[-1] not in _ENDS and text_width(line) >= _FULL * width
+
     inside = [
         0 < row < rows - 1
         and not any(column[row] for column in band)
-        and all(column[row - 1] and column[row + 1] for column in band)
-        and not any(column[row - 1][-1] in _ENDS for column in band)
+        and all(column[row + 1] for column in band)
+        and all(runs_on(c, row, width) for c, width in zip(band, typical, strict=True))
         for row in range(rows)
     ]
     band = [[text for text, gap in zip(column, inside, strict=True) if not gap] for column in band]

@@ -119,6 +119,17 @@ _BYLINE_LINE_RE = re.compile(rf"^(?:{ROLE}\s*{NAME}\s*(?:[、\s]\s*{NAME})*\s*){
 # In papers that close their articles, bare subheads are short ("强化政治引领"); a
 # headline-like line at least this wide opens an article even without a closing before.
 _SUBHEAD_MAX = 12
+# A paragraph's first line set in by two full-width spaces (or their width in others),
+# as Chinese text is printed; a line set in further is centred (a headline).
+_INDENT_RE = re.compile(r"^[ \t\u00a0\u3000]+(?=\S)")
+_INDENT_WIDTH = (1.5, 2.5)
+# Indents are a habit of the file when at least this many lines have one and most of them
+# follow the end of a sentence or a headline (stray spaces OCR puts before a line do not).
+_MIN_INDENTS = 3
+_INDENT_SHARE = 0.6
+# ... and at least this share of the lines after a sentence's end is set in (a sentence
+# also ends inside a paragraph, at a line's end).
+_OPENED_SHARE = 0.3
 
 
 @dataclass
@@ -127,6 +138,9 @@ class _Line:
     width: float
     page: int | None
     blank_before: bool = False
+    # Set in as a paragraph's first line is (two full-width spaces), in a text that sets
+    # in its paragraphs (:func:`_indents_paragraphs`).
+    indented: bool = False
 
 
 @dataclass
@@ -137,6 +151,7 @@ class _Paragraph:
     blank_before: bool
     blank_after: bool = False
     full_end: bool = False  # its last line ran to the column's end
+    indented: bool = False  # its first line is set in: body text, not a headline
 
 
 @dataclass
@@ -191,7 +206,8 @@ def split_wrapped(text: str) -> list[Article]:
 
 def _content_lines(text: str) -> list[_Line]:
     """The lines of the text with page furniture removed, each with the page it is on."""
-    raw = [HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    printed = text.split("\n")
+    raw = [HSPACE_RE.sub(" ", line).strip() for line in printed]
     # A running head is printed on every page: a short line that recurs, whatever its
     # page number, is furniture even when it is not recognisably a masthead.
     shapes = Counter(re.sub(r"\d+", "#", line) for line in raw if line)
@@ -199,7 +215,7 @@ def _content_lines(text: str) -> list[_Line]:
     page: int | None = None
     blank = True  # the top of the text is as good as a blank line
     just_kept = False  # the line before was kept as text
-    for line in raw:
+    for line, as_printed in zip(raw, printed, strict=True):
         if not line:
             blank, just_kept = True, False
             continue
@@ -222,7 +238,11 @@ def _content_lines(text: str) -> list[_Line]:
         line = CONTINUATION_RE.sub("", line).strip()
         if not line:
             continue
-        lines.append(_Line(line, text_width(line), page, blank_before=blank))
+        # The indent is part of the line's printed width.
+        lead = _INDENT_RE.match(as_printed)
+        indent = text_width(lead.group().replace("\t", "    ")) if lead else 0.0
+        indented = _INDENT_WIDTH[0] <= indent <= _INDENT_WIDTH[1]
+        lines.append(_Line(line, text_width(line) + indent, page, blank, indented))
         blank, just_kept = False, True
     return lines
 
@@ -406,6 +426,13 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         and not ARTICLE_START_RE.match(lines[i + 1].text)
         for i, line in enumerate(lines)
     ]
+    if _indents_paragraphs(lines):
+        for i in range(len(lines) - 1):
+            if lines[i + 1].indented:
+                full[i] = False  # an indented line opens a paragraph
+    else:
+        for line in lines:
+            line.indented = False  # stray spaces before a line, or a centred headline
     for i in range(len(lines)):
         end = _headline_after_closing(lines, i)
         if end is not None:
@@ -446,9 +473,32 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             if previous is not None:
                 previous.blank_after = line.blank_before
             previous = _Paragraph(line.text, line.page, 1, line.blank_before)
+            previous.indented = line.indented
             paragraphs.append(previous)
         previous.full_end = ends
     return paragraphs
+
+
+def _indents_paragraphs(lines: list[_Line]) -> bool:
+    """Whether the text sets in the first line of its paragraphs (see :data:`_INDENT_RE`).
+
+    It does when lines set in mostly follow the end of a sentence or a headline, as
+    paragraphs' first lines do, and many of the lines after a sentence's end are set in
+    (a stray indent here and there, or centred headlines, are not a habit). Where it
+    does, a line set in opens a paragraph, however full the line before it: no blank
+    line is needed to tell a headline's last line from the body's first.
+    """
+    indented = [i for i in range(1, len(lines)) if lines[i].indented]
+    opening = sum(
+        _ends_sentence(lines[i - 1].text) or is_headline_like(lines[i - 1].text) for i in indented
+    )
+    after_a_sentence = [i for i in range(1, len(lines)) if _ends_sentence(lines[i - 1].text)]
+    return (
+        len(indented) >= _MIN_INDENTS
+        and opening >= _INDENT_SHARE * len(indented)
+        and sum(lines[i].indented for i in after_a_sentence)
+        >= _OPENED_SHARE * len(after_a_sentence)
+    )
 
 
 def _headline_after_closing(lines: list[_Line], i: int) -> int | None:
@@ -464,6 +514,7 @@ def _headline_after_closing(lines: list[_Line], i: int) -> int | None:
     while (
         end + 1 < len(lines)
         and end - i + 1 < _MAX_HEADLINE_LINES
+        and not lines[end + 1].indented
         and breaks_word(lines[end].text, lines[end + 1].text)
     ):
         headline = "".join(line.text for line in lines[i : end + 2])
@@ -485,6 +536,7 @@ def _opens_article(lines: list[_Line], i: int) -> bool:
         i > 0
         and _is_closing_line(lines[i - 1].text)
         and bool(HAN_RE.search(lines[i - 1].text))
+        and not lines[i].indented
         and (is_headline_like(text) or (text[-1] in "！？!?" and is_headline_like(text[:-1])))
     )
 
@@ -506,6 +558,7 @@ def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: 
         opens_block
         and not full[i - 1]
         and not second.blank_before
+        and not second.indented
         and not (i + 1 < len(lines) and breaks_word(second.text, lines[i + 1].text))
         and is_headline_like(first.text)
         and len(second.text) <= len(first.text) + 1
@@ -569,6 +622,7 @@ def _ends_short(paragraph: _Paragraph) -> bool:
 def _is_heading(paragraph: _Paragraph) -> bool:
     return (
         _ends_short(paragraph)
+        and not paragraph.indented
         and any(c.isalnum() for c in paragraph.text)
         and is_headline_like(paragraph.text)
         and not is_meta_line(paragraph.text)
@@ -582,6 +636,7 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
     no full stop inside, but it may end with "！", "？" or "。" and hold commas."""
     return (
         (ignore_end or _ends_short(paragraph))
+        and not paragraph.indented
         and any(c.isalnum() for c in paragraph.text)
         and text_width(paragraph.text) <= _LOOSE_HEADLINE_MAX
         and not FULL_STOP_RE.search(paragraph.text[:-1])

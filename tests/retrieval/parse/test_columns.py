@@ -110,11 +110,16 @@ def test_pages_are_read_in_turn_and_a_short_last_column_is_known_from_the_others
 
 def test_a_row_blank_in_every_column_between_their_text_is_no_gap() -> None:
     # pdftotext leaves such a row beside a line in other type; here it parts the two
-    # lines of a headline in the first column, beside sentences running on in the others.
-    left = [*LEFT[:2], "西营镇千亩大棚蔬菜", "", "喜获丰收", *LEFT[2:]]
+    # lines of a headline as wide as the column, beside sentences running on in the others.
+    head = ["西营镇千亩大棚蔬菜进入采摘旺季", "喜获丰收"]
+    left = [*LEFT[:2], head[0], "", head[1], *LEFT[2:]]
     middle, right = [*MIDDLE[:3], "", *MIDDLE[3:]], [*RIGHT[:3], "", *RIGHT[3:]]
     lines = read_columns(_side_by_side(left, middle, right)).split("\n")
-    assert lines[: len(left) - 1] == [*LEFT[:2], "西营镇千亩大棚蔬菜", "喜获丰收", *LEFT[2:]]
+    assert lines[: len(left) - 1] == [*LEFT[:2], *head, *LEFT[2:]]
+    # Where a line above the blank row stops short, it may be a gap after a headline.
+    left = [*LEFT[:2], "西营镇蔬菜丰收", "", *LEFT[2:]]
+    lines = read_columns(_side_by_side(left, middle, right)).split("\n")
+    assert lines[: len(left)] == left
     # Where a line above the blank row ends a sentence, it may be a paragraph's gap:
     # the first column's own blank line, here beside blank rows in the others.
     assert LEFT[3].endswith("。") and LEFT[4] == ""

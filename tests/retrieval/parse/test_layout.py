@@ -269,6 +269,30 @@ def test_a_numbered_item_under_a_headline_is_body_text() -> None:
     assert articles[1].body.splitlines()[0] == "一、报名条件"
 
 
+def test_paragraphs_set_in_tell_a_headline_from_the_body() -> None:
+    # No blank line anywhere, and the headline's second line fills the 16-character
+    # column as a body line does; the body's paragraphs are set in by two full-width
+    # spaces, as Chinese text is printed, which tells where the headline ends.
+    def article(head: list[str], paragraphs: tuple[str, ...], author: str) -> list[str]:
+        body = [line for p in paragraphs for line in _wrap("\u3000\u3000" + p, 16)]
+        return [*head, *body, f"（{author}）"]
+
+    heads = [["老旧小区改造开工", "城关镇年内完成十二个小区改造工程"], ["大棚蔬菜喜获丰收"]]
+    text = "\n".join(article(heads[0], FIRST, "王建国") + article(heads[1], SECOND, "赵磊") * 2)
+    articles = split_articles(text)
+    assert [_squash(a.headline) for a in articles] == [
+        "".join(h) for h in [heads[0], *heads[1:] * 2]
+    ]
+    assert [_squash(a.body) for a in articles] == [
+        _squash("".join(paragraphs)) for paragraphs in (FIRST, SECOND, SECOND)
+    ]
+    # Lines set in here and there, as OCR sometimes puts spaces before a line, or a
+    # headline centred by spaces, are no habit of the text: its paragraphs are not taken
+    # to start there.
+    stray = text.replace("\u3000\u3000", "").replace("大棚蔬菜喜获丰收", "      大棚蔬菜喜获丰收")
+    assert [_squash(a.headline) for a in split_articles(stray)][1:] == ["大棚蔬菜喜获丰收"] * 2
+
+
 def test_subheads_stay_inside_their_article() -> None:
     text = _page(
         "县委统战部工作综述",
