@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 # 2: Traditional text is embedded in Simplified script (retrieval.text.one_script), so
 # ingesting an issue indexed before embeds its Traditional chunks again (its Simplified
 # ones come from the embedding cache).
-# 3: hard-wrapped OCR text recovers more headlines (a line broken inside a word runs on)
-# and side-by-side columns are read one after another: issues indexed before are parsed
-# again (text that did not change comes from the embedding cache).
+# 3: hard-wrapped OCR text recovers more headlines (a line broken inside a word runs on,
+# a line set in opens a paragraph) and side-by-side columns are read one after another:
+# issues indexed before are parsed again (text that did not change comes from the
+# embedding cache).
 PIPELINE_VERSION = "3"
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
