@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -137,17 +137,17 @@ def _column_starts(pieces: list[list[_Piece]], known: Sequence[int] = ()) -> lis
     with_text = sum(1 for line in pieces if line)
     # Text after a gutter: a line's second piece on, or its first set in further than an
     # indent (the columns before it are blank on that line).
-    later = [[p for p in line if p is not line[0] or p.start > _INDENT[1]] for line in pieces]
-    after_gutter = Counter(piece.start for line in later for piece in line)
+    letters: dict[int, list[int]] = defaultdict(list)  # where text starts → its letters
+    for line in pieces:
+        for piece in line:
+            if piece is not line[0] or piece.start > _INDENT[1]:
+                letters[piece.start].append(sum(char.isalpha() for char in piece.text))
     starts = [0]
-    for start, _ in after_gutter.most_common():
+    for start in sorted(letters, key=lambda s: -len(letters[s])):
         if any(abs(start - found) <= 2 * _NEAR for found in starts):
             continue
         there = [
-            sum(char.isalpha() for char in piece.text)
-            for line in later
-            for piece in line
-            if abs(piece.start - start) <= _NEAR
+            n for near in range(start - _NEAR, start + _NEAR + 1) for n in letters.get(near, ())
         ]
         if any(abs(start - column) <= _NEAR for column in known):
             if len(there) >= _KNOWN_LINES:
