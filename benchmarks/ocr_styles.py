@@ -413,7 +413,10 @@ def layout(
     Returns:
         The text, lines separated by "\\n", ending with a newline.
     """
-    rng = random.Random(f"{seed}:{style}:{date}")
+    # A named style draws the same random layout whatever settings styles gain later
+    # (its numbers stay comparable from run to run); others, by all their settings.
+    stream = style.name if STYLES.get(style.name) == style else repr(style)
+    rng = random.Random(f"{seed}:{stream}:{date}")
     printed = printed_articles(articles, style, originals)
     widths = WidthSource(style, rng)
     lines = [_Line(text, None, "masthead") for text in masthead_lines(date, 1, style.traditional)]
