@@ -587,16 +587,29 @@ def pdftotext_columns(lines: list[str], columns: int) -> str:
     """The lines typeset in ``columns`` columns on A4 pages and read back by
     ``pdftotext -layout``: form feeds between pages, columns side by side.
 
+    The type is WenQuanYi Zen Hei, embedded, where Debian's fonts-wqy-zenhei is installed
+    (it has Hangul and most symbols, as a real paper's fonts do), else reportlab's
+    built-in STSong-Light, which has neither: pdftotext reads those back as other
+    characters or blanks.
+
     Raises:
         FileNotFoundError: pdftotext (poppler-utils) is not installed.
     """
     from reportlab.pdfbase import pdfmetrics  # imported here: a benchmark-only need
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen import canvas
 
-    font, size, margin, gutter = "STSong-Light", 9.0, 30.0, 12.0
+    from benchmarks.ocr_render import FONT_FILE
+
+    size, margin, gutter = 9.0, 30.0, 12.0
     page_width, page_height = 595.0, 842.0  # A4, in points
-    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    if FONT_FILE.is_file():
+        font = "WenQuanYiZenHei"
+        pdfmetrics.registerFont(TTFont(font, str(FONT_FILE), subfontIndex=0))
+    else:
+        font = "STSong-Light"
+        pdfmetrics.registerFont(UnicodeCIDFont(font))
     column_width = (page_width - 2 * margin) / columns
     with tempfile.TemporaryDirectory(prefix="pdftotext-") as tmp:
         pdf = Path(tmp) / "page.pdf"

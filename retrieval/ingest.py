@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 # a line set in opens a paragraph) and side-by-side columns are read one after another:
 # issues indexed before are parsed again (text that did not change comes from the
 # embedding cache).
-PIPELINE_VERSION = "3"
+# 4: in side-by-side columns, blank rows that pdftotext leaves where two columns' text runs
+# on are no gap: such files are parsed again.
+PIPELINE_VERSION = "4"
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
 

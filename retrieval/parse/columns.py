@@ -40,7 +40,7 @@ _KNOWN_LINES = 1  # lines enough where other pages have a column
 # characters, or four columns on screen); further in, it is centred.
 _INDENT = (2, 4)
 _INDENT_TEXT = "\u3000\u3000"  # how a paragraph's indent is printed
-_ENDS = frozenset(SENTENCE_END + "）)」』”")  # how a paragraph or a closing line ends
+_CLOSING_MARKS = "）)」』”"  # may follow a sentence's end ("。」"), or end a closing line
 _FULL = 0.8  # a line this share of its column's median width runs on to the next
 # Column text is wrapped prose: most of a column's lines hold many letters (Chinese
 # characters, or Hangul or Latin in an article in another language). A table of names
@@ -194,29 +194,46 @@ def _assign(pieces: list[_Piece], starts: list[int]) -> list[str] | None:
 def _read_band(band: list[list[str]]) -> list[str]:
     """A band's columns one after another.
 
-    The rows blank in every column at the band's foot are the page's margin and go;
-    then blank lines at a column's foot stand for one (its text ended above, beside
-    another column's). A row blank in every column between text that runs on in every
-    column (each line above it as wide as its column's lines are, and none ending a
-    sentence or a closing) is no gap at all: ``pdftotext`` leaves one beside a line in
-    other type, which parted a headline's two lines in the benchmark's PDFs (its first
-    line read as a section label).
+    Rows blank in every column through which the text of two columns or more runs on
+    (each line above as wide as its column's lines are, ending no sentence and no closing
+    line, and text below) are no gap: ``pdftotext`` leaves one or two such rows beside
+    a line in other type, where they parted a headline's two lines in the benchmark's
+    PDFs (its first line read as a section label). They go from each column whose text
+    runs on through them, and stay in the others, where they may stand for the column's
+    own gap (after a headline that stops short, or a paragraph's end).
+    Then the rows blank in every column at the band's foot are the page's margin and go,
+    and blank lines at a column's foot stand for one (its text ended above, beside
+    another column's).
     """
     rows = len(band[0]) if band else 0
     typical = [statistics.median([text_width(t) for t in c if t] or [0.0]) for c in band]
 
-    def runs_on(column: list[str], row: int, width: float) -> bool:
-        line = column[row - 1]
-        return bool(line) and line[-1] not in _ENDS and text_width(line) >= _FULL * width
+    def runs_through(column: list[str], top: int, end: int, width: float) -> bool:
+        above = column[top - 1]
+        return (
+            end < rows
+            and bool(above and column[end])
+            and not _ends_paragraph(above)
+            and text_width(above) >= _FULL * width
+        )
 
-    inside = [
-        0 < row < rows - 1
-        and not any(column[row] for column in band)
-        and all(column[row + 1] for column in band)
-        and all(runs_on(c, row, width) for c, width in zip(band, typical, strict=True))
-        for row in range(rows)
+    blank = [not any(column[row] for column in band) for row in range(rows)]
+    drop = [[False] * rows for _ in band]
+    for top in range(1, rows):
+        if blank[top] and not blank[top - 1]:
+            end = top  # a run of blank rows, from ``top`` to before ``end``
+            while end < rows and blank[end]:
+                end += 1
+            through = [
+                runs_through(c, top, end, width) for c, width in zip(band, typical, strict=True)
+            ]
+            if sum(through) >= 2:
+                for column_drop, runs in zip(drop, through, strict=True):
+                    column_drop[top:end] = [runs] * (end - top)
+    band = [
+        [text for text, gone in zip(column, column_drop, strict=True) if not gone]
+        for column, column_drop in zip(band, drop, strict=True)
     ]
-    band = [[text for text, gap in zip(column, inside, strict=True) if not gap] for column in band]
     while band and band[0] and not any(column[-1] for column in band):
         for column in band:
             column.pop()
@@ -228,3 +245,12 @@ def _read_band(band: list[list[str]]) -> list[str]:
             column.append("")
         out += column
     return out
+
+
+def _ends_paragraph(line: str) -> bool:
+    """Whether a column's line ends a sentence ("…。", "…！」") or is a closing line
+    ("（记者 张三）"); a bracket closed inside a sentence ("…中兴保全科技（股）") runs on."""
+    text = line.strip()
+    if text[:1] in "（(" and text[-1:] in "）)":
+        return True
+    return text.rstrip(_CLOSING_MARKS)[-1:] in SENTENCE_END

@@ -109,13 +109,26 @@ def test_pages_are_read_in_turn_and_a_short_last_column_is_known_from_the_others
 
 
 def test_a_row_blank_in_every_column_between_their_text_is_no_gap() -> None:
-    # pdftotext leaves such a row beside a line in other type; here it parts the two
-    # lines of a headline as wide as the column, beside sentences running on in the others.
+    # pdftotext leaves one or two such rows beside a line in other type; here they part
+    # the two lines of a headline as wide as the column, beside sentences running on in
+    # the others.
     head = ["西营镇千亩大棚蔬菜进入采摘旺季", "喜获丰收"]
-    left = [*LEFT[:2], head[0], "", head[1], *LEFT[2:]]
-    middle, right = [*MIDDLE[:3], "", *MIDDLE[3:]], [*RIGHT[:3], "", *RIGHT[3:]]
-    lines = read_columns(_side_by_side(left, middle, right)).split("\n")
-    assert lines[: len(left) - 1] == [*LEFT[:2], *head, *LEFT[2:]]
+    for rows in (1, 2):
+        gap = [""] * rows
+        left = [*LEFT[:2], head[0], *gap, head[1], *LEFT[2:]]
+        middle, right = [*MIDDLE[:3], *gap, *MIDDLE[3:]], [*RIGHT[:3], *gap, *RIGHT[3:]]
+        lines = read_columns(_side_by_side(left, middle, right)).split("\n")
+        assert lines[: len(LEFT) + 2] == [*LEFT[:2], *head, *LEFT[2:]]
+    # A bracket closed inside a sentence ("（股）") does not end it: the text runs on.
+    # The first column's own gap, after a sentence's end, stays.
+    assert LEFT[3].endswith("。") and LEFT[4] == ""
+    bracket = ["本月起县图书馆与新华书店（股）", "合作延长开放时间，周一至周五"]
+    right = [*RIGHT[:3], bracket[0], "", bracket[1], *RIGHT[4:]]
+    middle = [*MIDDLE[:4], "", *MIDDLE[4:]]
+    lines = read_columns(_side_by_side(LEFT, middle, right)).split("\n")
+    assert lines[: len(LEFT)] == LEFT
+    at = lines.index(bracket[0])
+    assert lines[at : at + 4] == [*bracket, *RIGHT[4:6]]
     # Where a line above the blank row stops short, it may be a gap after a headline.
     left = [*LEFT[:2], "西营镇蔬菜丰收", "", *LEFT[2:]]
     lines = read_columns(_side_by_side(left, middle, right)).split("\n")
