@@ -73,7 +73,7 @@ from retrieval.text import to_simplified  # noqa: E402
 EVAL_SET = ROOT / "benchmarks" / "eval" / "questions.jsonl"
 _SPACE_RE = re.compile(r"\s+")
 # Rendered scans in each script, and phone photos of the Simplified pages.
-REAL_OCR_STYLES = ("ocr-render", "ocr-render-hant", "ocr-photo")
+REAL_OCR_STYLES = ("ocr-render", "ocr-render-hant", "ocr-photo", "ocr-pictures", "ocr-curled")
 
 
 # --- text comparison ----------------------------------------------------------------------
@@ -406,8 +406,12 @@ def _write_rendered(
         articles = [(a.headline, a.body) for a in clean[issue]]
         gold: list[ArticleLike] = list(clean[issue])
         extra: dict[str, object] = {"issue": issue} if "issue" in parameters else {}
-        if variant.name == "ocr-photo" and "photo" in parameters:
+        if variant.name in ("ocr-photo", "ocr-curled") and "photo" in parameters:
             extra["photo"] = True
+        if variant.name == "ocr-curled" and "curl" in parameters:
+            extra["curl"] = True
+        if variant.name == "ocr-pictures" and "pictures" in parameters:
+            extra["pictures"] = True
         try:
             rendered = render(
                 articles, folder / issue, traditional=variant.fold, seed=seed + number, **extra

@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/ocr_render.py [--issue 2024-01-01] [--corpus ../shared/corpus]
-        [--articles 6] [--columns 3] [--traditional] [--photo] [--seed 0] [--out DIR]
+        [--articles 6] [--columns 3] [--traditional] [--photo] [--pictures] [--seed 0]
+        [--out DIR]
 
 The corpus is plain text; scanned issues are not. This module typesets articles the way
 a county paper prints them, so that the OCR path (:mod:`retrieval.parse.ocr`) can be
@@ -16,7 +17,13 @@ without a headline. The pages then get what a scanner adds: a paper tone, a slig
 rotation, blur and noise, all drawn from ``seed``, so a page is the same on every run.
 With ``photo``, the pages are what a phone makes of them instead: turned by 1.5–3°, the
 back of the sheet showing through, the light falling off towards a corner, at two
-thirds of the resolution, saved as JPEG.
+thirds of the resolution, saved as JPEG. With ``pictures``, about every other article
+prints a news photo after its first paragraph, as papers do: a halftone (a 45° dot
+screen of 85 lines an inch, as newsprint is screened) a column wide and 7–12 lines
+high, with its credit ("（记者 王小明 摄）") in smaller type under it. Credits are page
+furniture, so they are not part of the page's text. With ``photo`` and ``curl``, the
+sheet does not lie flat: its lines bow along a parabola over the page's width (by up to
+2–3° at the edges), and the photo is a little out of focus.
 
 ``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
 pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
@@ -58,6 +65,10 @@ _WEEKDAYS = "一二三四五六日"
 # Punctuation that may not start a line, and that may not end one (禁则).
 _NO_LINE_START = set("，。、；：？！）》」』”’…—·%,.;:?!)]")
 _NO_LINE_END = set("（《「『“‘([")
+_PICTURE_SHARE = 0.5  # of the articles print a photo
+_PICTURE_LINES = (7, 12)  # its height, in body lines
+_SCREEN_LPI = 85  # halftone screen ruling of newsprint, lines per inch
+_PHOTOGRAPHERS = ("王小明", "李华", "陈志明", "林美玲", "张伟", "黄建国")
 
 
 @dataclass
@@ -92,6 +103,8 @@ def render_issue(
     page_mm: tuple[float, float] = _A4_MM,
     dpi: int = 300,
     photo: bool = False,
+    pictures: bool = False,
+    curl: bool = False,
 ) -> list[Path]:
     """Typeset articles as the scanned pages of one issue and save them as PNG files
     (JPEG files for ``photo``).
@@ -107,6 +120,10 @@ def render_issue(
         page_mm: Page width and height in millimetres (A4 by default).
         dpi: Resolution of the page images.
         photo: Phone photos of the pages instead of scans (see the module docstring).
+        pictures: Print news photos in about every other article (see the module
+            docstring).
+        curl: With ``photo``: the sheet does not lie flat, its lines bow (see the module
+            docstring).
 
     Returns:
         The page files ``<issue>_<NN>.png`` or ``.jpg`` (NN from 01), in page order, which
@@ -124,6 +141,8 @@ def render_issue(
         page_mm=page_mm,
         dpi=dpi,
         photo=photo,
+        pictures=pictures,
+        curl=curl,
     )
     for number, page in enumerate(pages, start=1):
         path = out_dir / f"{issue}_{number:02d}.{'jpg' if photo else 'png'}"
@@ -143,6 +162,8 @@ def typeset(
     page_mm: tuple[float, float] = _A4_MM,
     dpi: int = 300,
     photo: bool = False,
+    pictures: bool = False,
+    curl: bool = False,
 ) -> list[Page]:
     """Typeset articles into pages, keeping the text printed on each (see :class:`Page`).
 
@@ -163,8 +184,12 @@ def typeset(
     setter = _Setter(columns, page_mm, dpi, rng, _masthead_text(paper, issue))
     for headline, body in articles:
         paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
-        setter.article(headline.strip(), paragraphs)
-    return [(_photograph if photo else _scan)(page, rng) for page in setter.pages]
+        # Drawn only for pictures: the pages of the other styles stay what they were.
+        picture = pictures and rng.random() < _PICTURE_SHARE
+        setter.article(headline.strip(), paragraphs, picture=picture)
+    if photo:
+        return [_photograph(page, rng, curl=curl) for page in setter.pages]
+    return [_scan(page, rng) for page in setter.pages]
 
 
 def _masthead_text(paper: str, issue: str) -> str:
@@ -186,6 +211,7 @@ class _Setter:
         rng: random.Random,
         masthead: str,
     ) -> None:
+        self.dpi = dpi
         px_per_mm = dpi / _MM_PER_INCH
         self.width, self.height = (round(mm * px_per_mm) for mm in page_mm)
         self.margin = round(_MARGIN_MM * px_per_mm)
@@ -211,7 +237,7 @@ class _Setter:
         self.draw: ImageDraw.ImageDraw | None = None
         self.open_item: int | None = None  # the page line a paragraph continues on
 
-    def article(self, headline: str, paragraphs: list[str]) -> None:
+    def article(self, headline: str, paragraphs: list[str], *, picture: bool = False) -> None:
         size = round(self.size * self.rng.choice((1.5, 1.7, 2.0)))
         font = ImageFont.truetype(str(FONT_FILE), size)
         # Headlines keep half a character clear of the column's edges.
@@ -233,7 +259,9 @@ class _Setter:
                 self.y += round(size * 1.3)
             self.pages[-1].lines.append("".join(head_lines))
             self.y += self.pitch // 3
-        for paragraph in paragraphs:
+        for number, paragraph in enumerate(paragraphs):
+            if picture and number == 1:
+                self._picture()
             self.open_item = None
             for line, last in _lines(_INDENT + paragraph, self.body, self.column_width):
                 if self.y + self.size > self.bottom:
@@ -245,6 +273,25 @@ class _Setter:
                 self.pages[-1].lines[self.open_item] += line.strip("\u3000")
                 self.y += self.pitch
         self.open_item = None
+
+    def _picture(self) -> None:
+        """A news photo a column wide, with its credit under it, where the column has
+        room for it and a line after; else none."""
+        lines = self.rng.randint(*_PICTURE_LINES)
+        height = lines * self.pitch
+        credit_size = round(self.size * 0.8)
+        if self.y + height + credit_size + 2 * self.pitch > self.bottom:
+            return
+        x = self.column_x[self.column]
+        screen = self.dpi / _SCREEN_LPI
+        image = _halftone(self.column_width, height, screen, self.rng)
+        self.pages[-1].image.paste(image, (x, self.y))
+        self.y += height + self.pitch // 4
+        font = ImageFont.truetype(str(FONT_FILE), credit_size)
+        credit = f"（记者 {self.rng.choice(_PHOTOGRAPHERS)} 摄）"
+        width = font.getlength(credit)
+        self._draw().text((x + self.column_width - width, self.y), credit, font=font, fill=0)
+        self.y += credit_size + self.pitch // 2
 
     @property
     def top(self) -> int:
@@ -301,6 +348,23 @@ class _Setter:
                 x += step
             self._draw().text((x, self.y), char, font=self.body, fill=0)
             x += width
+
+
+def _halftone(width: int, height: int, screen: float, rng: random.Random) -> Image.Image:
+    """A photo as newsprint prints it: smooth shapes of light and shade (random, upscaled
+    from a coarse grid), screened into black dots on a 45° grid ``screen`` pixels apart,
+    each dot as large as its tone is dark."""
+    noise = np.random.default_rng(rng.getrandbits(32))
+    coarse = noise.normal(size=(rng.randint(3, 6), rng.randint(3, 6))).astype(np.float32)
+    tone = np.asarray(
+        Image.fromarray(coarse, mode="F").resize((width, height), Image.Resampling.BICUBIC)
+    )
+    tone = (tone - tone.min()) / max(float(np.ptp(tone)), 1e-6)
+    tone = 0.1 + 0.8 * tone  # ink coverage: no photo is paper white or solid black
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = (x + y) / np.sqrt(2.0), (x - y) / np.sqrt(2.0)
+    cells = (np.cos(2 * np.pi * u / screen) * np.cos(2 * np.pi * v / screen) + 1.0) / 2.0
+    return Image.fromarray(np.where(tone > cells, 0, 255).astype(np.uint8))
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -372,10 +436,12 @@ def _scan(page: Page, rng: random.Random) -> Page:
     return Page(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), page.lines)
 
 
-def _photograph(page: Page, rng: random.Random) -> Page:
+def _photograph(page: Page, rng: random.Random, *, curl: bool = False) -> Page:
     """The page as a phone photographs it: the back of the sheet showing through, light
     falling off towards a corner, turned by 1.5–3°, at two thirds of the resolution, as
-    a JPEG."""
+    a JPEG; with ``curl``, bowed (see :func:`_bow`) and a little out of focus."""
+    if curl:  # drawn only here: the photos without curl stay what they were
+        page = Page(_bow(page.image, rng), page.lines)
     pixels = np.asarray(page.image, dtype=np.float32)
     back = ImageOps.mirror(page.image).filter(ImageFilter.GaussianBlur(2.0))
     pixels = pixels - 0.15 * (255.0 - np.asarray(back, dtype=np.float32))
@@ -390,9 +456,27 @@ def _photograph(page: Page, rng: random.Random) -> Page:
     angle = rng.choice((-1, 1)) * rng.uniform(1.5, 3.0)
     image = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=190)
     image = image.resize((width * 2 // 3, height * 2 // 3), Image.Resampling.LANCZOS)
+    if curl:  # a phone focused on the middle of a sheet that does not lie flat
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.0)))
     jpeg = io.BytesIO()
     image.save(jpeg, "JPEG", quality=50)
     return Page(Image.open(io.BytesIO(jpeg.getvalue())), page.lines)
+
+
+def _bow(image: Image.Image, rng: random.Random) -> Image.Image:
+    """The page as it lies when it does not lie flat: each column of pixels shifted up or
+    down along a parabola over the page's width, by 0.5–1% of its height at the edges
+    (its lines bow by up to 2–3° there, and lie level in the middle)."""
+    pixels = np.asarray(image)
+    height, width = pixels.shape
+    depth = rng.choice((-1, 1)) * rng.uniform(0.005, 0.01) * height
+    x = (np.arange(width) - width / 2) / (width / 2)
+    shift = np.round(depth * x * x).astype(int)
+    rows = np.clip(np.arange(height)[:, None] - shift[None, :], 0, height - 1)
+    bowed = pixels[rows, np.arange(width)[None, :]]
+    # What came in from beyond the top or bottom edge is paper.
+    bowed[(np.arange(height)[:, None] - shift[None, :] < 0) | (rows >= height - 1)] = 255
+    return Image.fromarray(bowed)
 
 
 def cer(reference: str, hypothesis: str) -> float:
@@ -421,6 +505,8 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=3)
     parser.add_argument("--traditional", action="store_true")
     parser.add_argument("--photo", action="store_true", help="phone photos instead of scans")
+    parser.add_argument("--pictures", action="store_true", help="news photos in the articles")
+    parser.add_argument("--curl", action="store_true", help="with --photo: the sheet bowed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="where the pages go (default: a temp folder)")
     args = parser.parse_args()
@@ -436,6 +522,8 @@ def main() -> None:
         "columns": args.columns,
         "seed": args.seed,
         "photo": args.photo,
+        "pictures": args.pictures,
+        "curl": args.curl,
     }
     pages = typeset(articles, issue=args.issue, **options)
     out = args.out or Path(tempfile.mkdtemp(prefix="ocr_render-"))

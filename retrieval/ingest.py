@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 # embedding cache).
 # 4: in side-by-side columns, blank rows that pdftotext leaves where two columns' text runs
 # on are no gap: such files are parsed again.
-PIPELINE_VERSION = "4"
+# 5: on scanned and PDF pages, untitled text opening a page goes on from the page
+# before's last article even after a full stop (unless "上接第N版" says it jumps in), and
+# "接上版" / "转下版" are continuation markers: such issues are parsed again.
+PIPELINE_VERSION = "5"
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256
 

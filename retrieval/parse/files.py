@@ -21,6 +21,7 @@ from retrieval.parse.cleanup import is_complete, join_lines
 from retrieval.parse.columns import read_columns
 from retrieval.parse.decode import decode_text
 from retrieval.parse.errors import BadFileError
+from retrieval.parse.furniture import jumps_in
 from retrieval.parse.marked import has_headings
 from retrieval.parse.masthead import (
     MASTHEAD_LINES,
@@ -133,9 +134,11 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
       ``2024-03-01_02.pdf``);
     * the articles come page by page; ``page`` is the page number in the file name (a
       sidecar or front-matter page wins over it; the pages of a multi-page PDF count on
-      from it). Untitled text at the top of a page, when the page before ended
-      mid-sentence, is the article running on from it, and is joined to it (the
-      article keeps the page it starts on);
+      from it). Untitled text at the top of a page is the article running on from the
+      page before, and is joined to it (the article keeps the page it starts on), when
+      that article is not signed off by a byline and the text does not say it jumps in
+      from another page ("上接第3版"); on text pages, only when the page before ended
+      mid-sentence (see ``_run_on``);
     * ``source`` names the files read, in shell brace form:
       ``data/2024-03-01{_01.pdf,_02.pdf}`` (for a single file, its path);
     * title and date come from a sidecar for the whole issue (``2024-03-01.meta.json``),
@@ -177,7 +180,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
                 continue
             try:
                 file = _read_file(path)
-                _run_on(articles, _articles(file, page))
+                articles = _articles(file, page, articles)
             except BadFileError as err:
                 failed.append(err)
                 continue
@@ -298,34 +301,54 @@ def _read_file(path: Path) -> _File:
     return _File(path, [text], _sidecar(path, path.stem).over(front), paged=False)
 
 
-def _articles(file: _File, name_page: int | None) -> list[Article]:
-    """The articles of a file, page by page, numbered from ``name_page`` if given.
+def _articles(file: _File, name_page: int | None, before: Sequence[Article] = ()) -> list[Article]:
+    """The articles of a file, page by page, numbered from ``name_page`` if given, after
+    ``before`` (the articles of the issue's pages before it): text running on from the
+    page before is joined to its article (see :func:`_run_on`).
 
     Explicit metadata wins over the page in the file name, which wins over the position
     in a PDF and over the "第N版" of a text page's masthead.
+
+    Raises:
+        BadFileError: The file holds no article.
     """
     first = file.meta.page or name_page or (1 if file.paged else None)
-    articles: list[Article] = []
+    articles = list(before)
+    found = False
     for offset, text in enumerate(file.pages):
         page_articles = split_articles(text, marked=file.marked)
-        if first is not None:
-            for article in page_articles:
-                article.page = first + offset
-        _run_on(articles, page_articles)
-    if not articles:
+        number = None if first is None else first + offset
+        for article in page_articles:
+            article.page = number
+        found = found or bool(page_articles)
+        _run_on(articles, page_articles, marked=file.marked, jumped_in=jumps_in(text, number))
+    if not found:
         raise BadFileError(file.path, "no article found in the text")
     return articles
 
 
-def _run_on(articles: list[Article], page: list[Article]) -> None:
+def _run_on(articles: list[Article], page: list[Article], *, marked: bool, jumped_in: bool) -> None:
     """Add a page's articles to those before it, joining the part of an article that
-    runs on from the previous page: untitled text opening a page, after an article that
-    stopped mid-sentence without a byline. Jumps to another page ("下转第4版") are not
-    followed: their parts stay apart."""
-    if page and articles and not page[0].headline and page[0].body:
+    runs on from the previous page: untitled text opening a page, after an article not
+    signed off by a byline, unless the text says it jumps in from another page ("上接第3版"
+    on page 5; "下转第4版" jumps are not followed: their parts stay apart).
+
+    On pages whose headlines are marked by their print size (PDF, scans), untitled text is
+    no article's beginning, so it is joined also where the page before ended with a
+    sentence: on rendered scans of three issues whose articles flow from page to page
+    (with news photos in the columns), 2 of 44 articles went on at the top of a page with
+    a new paragraph, and were two untitled articles before. On text pages untitled text
+    may be an article whose headline the layout missed, so it is joined only to an
+    article that stopped mid-sentence.
+    """
+    if page and articles and not page[0].headline and page[0].body and not jumped_in:
         last = articles[-1]
-        if last.body and last.author is None and not is_complete(last.body):
-            last.body = join_lines(last.body, page[0].body)
+        complete = is_complete(last.body)
+        if last.body and last.author is None and (marked or not complete):
+            if complete:  # the page most likely broke between paragraphs
+                last.body = f"{last.body}\n{page[0].body}"
+            else:
+                last.body = join_lines(last.body, page[0].body)
             last.author = page[0].author
             page = page[1:]
     articles.extend(page)

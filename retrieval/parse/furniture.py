@@ -1,7 +1,7 @@
 """Page furniture: what a page prints around its articles, not part of any.
 
 Mastheads and running heads (:mod:`retrieval.parse.masthead`), page-number lines
-(``- 2 -``, ``第3版``), continuation markers (``下转第2版``, ``上接第1版``) and photo
+(``- 2 -``, ``第3版``), continuation markers (``下转第2版``, ``上接第1版``, ``接上版``) and photo
 credits (``（摄影 王小明）``, ``本报记者 李华 摄``).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from retrieval.parse.cleanup import HSPACE_RE, NAME
-from retrieval.parse.masthead import is_masthead_line
+from retrieval.parse.masthead import is_masthead_line, masthead_end, page_number
 
 PAGE_NUMBER_LINE_RE = re.compile(
     r"^(?:[-—–·.\s]*\d{1,3}[-—–·.\s]*|第\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
@@ -20,8 +20,13 @@ PAGE_IN_LINE_RE = re.compile(
     r"第\s*([0-9一二三四五六七八九十]{1,3})\s*[版页頁]|^[-—–·.\s]*(\d{1,3})"
 )
 CONTINUATION_RE = re.compile(
-    r"[（(]?\s*(?:下转|转至|转|上接|接)\s*第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
-    r"(?:\s*[A-Za-z0-9]{0,3})?\s*[）)]?"
+    r"[（(]?\s*(?:(?:下转|转至|转|上接|接)\s*第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
+    r"(?:\s*[A-Za-z0-9]{0,3})?|(?:接上|转下)[版页頁])\s*[）)]?"
+)
+# The marker opening text that goes on from another page: "（上接第3版）", "接第3版";
+# "接上版" names the page before.
+_CONTINUED_FROM_RE = re.compile(
+    r"^[（(]?\s*(?:(?:上接|接)\s*(第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁])|接上[版页頁])"
 )
 _NAMES = rf"{NAME}(?:\s*[、\s]\s*{NAME}){{0,3}}"
 CREDIT_RE = re.compile(
@@ -43,3 +48,21 @@ def is_furniture(line: str) -> bool:
         or CREDIT_RE.match(line)
         or is_masthead_line(line)
     )
+
+
+def jumps_in(page: str, number: int | None) -> bool:
+    """Whether the text opening a page says it goes on from another page than the one
+    before ("上接第3版" opening page 5, or any page when the page's number is unknown):
+    then it is not the run-on of the page before's last article.
+
+    Args:
+        page: The page's text, masthead included.
+        number: The page's number, if known.
+    """
+    lines = [line.strip() for line in page.split("\n") if line.strip()]
+    lines = lines[masthead_end(lines) :]
+    match = _CONTINUED_FROM_RE.match(lines[0]) if lines else None
+    if match is None or match.group(1) is None:  # no marker, or "接上版"
+        return False
+    source = page_number([match.group(1).replace("页", "版").replace("頁", "版")])
+    return number is None or source != number - 1

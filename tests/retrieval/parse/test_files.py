@@ -328,6 +328,59 @@ def test_untitled_text_after_a_finished_page_stays_its_own_article(tmp_path: Pat
     ]
 
 
+@pytest.mark.parametrize(
+    ("opening", "joined"),
+    [
+        ("", True),  # a page break between two paragraphs of one article
+        ("（上接第1版）", True),  # from the page before: the same
+        ("接上版 ", True),
+        ("（上接第3版）", False),  # a jump from a page after: another article's part
+    ],
+)
+def test_untitled_text_on_a_marked_page_runs_on_unless_it_jumps_in(
+    tmp_path: Path, opening: str, joined: bool
+) -> None:
+    # Headlines marked by their print size (scans, PDFs, Markdown) leave no doubt that
+    # untitled text is no article's beginning, so it goes on from the page before even
+    # when that page ended with a sentence.
+    (tmp_path / "2024-03-01_01.md").write_text(
+        "# 县医院新大楼投入使用\n\n本报讯 3月1日，县医院新门诊大楼投入使用。", encoding="utf-8"
+    )
+    (tmp_path / "2024-03-01_02.md").write_text(
+        f"{opening}大楼共12层，设有床位300张，方便群众就近看病。（记者 张三）\n\n"
+        "# 全县春耕备耕有序推进\n\n本报讯 全县各乡镇抢抓农时。（记者 王五）",
+        encoding="utf-8",
+    )
+    issue, _ = read_issue_files(sorted(tmp_path.iterdir()))
+    heads = [(a.headline, a.author, a.page) for a in issue.articles]
+    if joined:
+        assert heads == [("县医院新大楼投入使用", "张三", 1), ("全县春耕备耕有序推进", "王五", 2)]
+        # A new paragraph: the page before ended with a sentence.
+        assert issue.articles[0].body.endswith(
+            "投入使用。\n大楼共12层，设有床位300张，方便群众就近看病。"
+        )
+    else:
+        assert heads == [
+            ("县医院新大楼投入使用", None, 1),
+            ("", "张三", 2),
+            ("全县春耕备耕有序推进", "王五", 2),
+        ]
+
+
+def test_untitled_text_after_a_signed_article_stays_its_own(tmp_path: Path) -> None:
+    (tmp_path / "2024-03-01_01.md").write_text(
+        "# 县医院新大楼投入使用\n\n本报讯 县医院新门诊大楼投入使用。（记者 李四）", encoding="utf-8"
+    )
+    (tmp_path / "2024-03-01_02.md").write_text(
+        "大楼共12层，设有床位300张。（记者 张三）", encoding="utf-8"
+    )
+    issue, _ = read_issue_files(sorted(tmp_path.iterdir()))
+    assert [(a.headline, a.author) for a in issue.articles] == [
+        ("县医院新大楼投入使用", "李四"),
+        ("", "张三"),
+    ]
+
+
 def test_read_issue_files_skips_and_reports_bad_pages(tmp_path: Path) -> None:
     good = tmp_path / "2024-03-01_01.txt"
     good.write_text(seed_text(), encoding="utf-8")
