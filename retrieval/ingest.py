@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # on are no gap: such files are parsed again.
 # 5: on scanned and PDF pages, untitled text opening a page goes on from the page
 # before's last article even after a full stop (unless "上接第N版" says it jumps in), and
-# "接上版" / "转下版" are continuation markers: such issues are parsed again.
+# "接上版" / "转下版" are continuation markers, and an OCR'd line without a Han character
+# is never a headline: such issues are parsed again.
 PIPELINE_VERSION = "5"
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256

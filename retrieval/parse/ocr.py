@@ -40,7 +40,8 @@ segments made thus:
    is the gap between Latin words; Chinese characters are joined without spaces.
 2. A segment's text size is the median height of the ink of its Han characters (the
    engine's boxes are as tall as their line's, padded), snapped to the sizes printed.
-   Lines set larger than the body text are the headlines, marked as headings.
+   Lines set larger than the body text are the headlines, marked as headings (not a
+   line without a Han character: a URL's letters can measure as large).
 3. Lines the engine split on a lone printed row (a masthead) are joined again; marks it
    sees in blank space, and specks, are dropped.
 
@@ -485,6 +486,17 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
     body = Counter(
         size for (_, run), size in zip(runs, sizes, strict=True) for word in run.words
     ).most_common(1)[0][0]
+    # A line without a Han character (a URL, a phone number, an English name) is no
+    # headline of a Chinese page, however tall its ink: letters and digits reach above
+    # and below, and a long word's box on a bowed sheet slants over two lines' height
+    # (a URL at the top of a page was read as a headline).
+    latin = {index for index, _ in runs} - {
+        index for index, run in runs for word in run.words if any(map(_is_han, word.text))
+    }
+    sizes = [
+        min(size, body) if index in latin else size
+        for (index, _), size in zip(runs, sizes, strict=True)
+    ]
     # Printed lines top to bottom over the page, as pdf.py numbers its rows.
     tops: dict[int, float] = {}
     for index, run in runs:

