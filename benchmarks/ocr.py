@@ -74,6 +74,12 @@ EVAL_SET = ROOT / "benchmarks" / "eval" / "questions.jsonl"
 _SPACE_RE = re.compile(r"\s+")
 # Rendered scans in each script, and phone photos of the Simplified pages.
 REAL_OCR_STYLES = ("ocr-render", "ocr-render-hant", "ocr-photo", "ocr-pictures", "ocr-curled")
+# What each real-OCR style asks of the renderer, beyond the script.
+_RENDER_OPTIONS: dict[str, dict[str, object]] = {
+    "ocr-photo": {"photo": True},
+    "ocr-curled": {"photo": True, "curl": True},
+    "ocr-pictures": {"pictures": True},
+}
 
 
 # --- text comparison ----------------------------------------------------------------------
@@ -406,12 +412,8 @@ def _write_rendered(
         articles = [(a.headline, a.body) for a in clean[issue]]
         gold: list[ArticleLike] = list(clean[issue])
         extra: dict[str, object] = {"issue": issue} if "issue" in parameters else {}
-        if variant.name in ("ocr-photo", "ocr-curled") and "photo" in parameters:
-            extra["photo"] = True
-        if variant.name == "ocr-curled" and "curl" in parameters:
-            extra["curl"] = True
-        if variant.name == "ocr-pictures" and "pictures" in parameters:
-            extra["pictures"] = True
+        options = _RENDER_OPTIONS.get(variant.name, {})
+        extra.update((key, value) for key, value in options.items() if key in parameters)
         try:
             rendered = render(
                 articles, folder / issue, traditional=variant.fold, seed=seed + number, **extra

@@ -321,13 +321,15 @@ def _articles(file: _File, name_page: int | None, before: Sequence[Article] = ()
         for article in page_articles:
             article.page = number
         found = found or bool(page_articles)
-        _run_on(articles, page_articles, marked=file.marked, jumped_in=jumps_in(text, number))
+        _run_on(articles, page_articles, marked=file.marked, text=text, number=number)
     if not found:
         raise BadFileError(file.path, "no article found in the text")
     return articles
 
 
-def _run_on(articles: list[Article], page: list[Article], *, marked: bool, jumped_in: bool) -> None:
+def _run_on(
+    articles: list[Article], page: list[Article], *, marked: bool, text: str, number: int | None
+) -> None:
     """Add a page's articles to those before it, joining the part of an article that
     runs on from the previous page: untitled text opening a page, after an article not
     signed off by a byline, unless the text says it jumps in from another page ("上接第3版"
@@ -339,9 +341,10 @@ def _run_on(articles: list[Article], page: list[Article], *, marked: bool, jumpe
     (with news photos in the columns), 2 of 44 articles went on at the top of a page with
     a new paragraph, and were two untitled articles before. On text pages untitled text
     may be an article whose headline the layout missed, so it is joined only to an
-    article that stopped mid-sentence.
+    article that stopped mid-sentence. ``text`` and ``number`` are the page's text and
+    number, for the jump marker.
     """
-    if page and articles and not page[0].headline and page[0].body and not jumped_in:
+    if page and articles and not page[0].headline and page[0].body and not jumps_in(text, number):
         last = articles[-1]
         complete = is_complete(last.body)
         if last.body and last.author is None and (marked or not complete):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from retrieval.parse.cleanup import HSPACE_RE, NAME
-from retrieval.parse.masthead import is_masthead_line, masthead_end, page_number
+from retrieval.parse.masthead import is_masthead_line, masthead_end, page_numeral
 
 PAGE_NUMBER_LINE_RE = re.compile(
     r"^(?:[-—–·.\s]*\d{1,3}[-—–·.\s]*|第\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁]"
@@ -26,7 +26,7 @@ CONTINUATION_RE = re.compile(
 # The marker opening text that goes on from another page: "（上接第3版）", "接第3版";
 # "接上版" names the page before.
 _CONTINUED_FROM_RE = re.compile(
-    r"^[（(]?\s*(?:(?:上接|接)\s*(第?\s*[0-9一二三四五六七八九十]{1,3}\s*[版页頁])|接上[版页頁])"
+    r"^[（(]?\s*(?:(?:上接|接)\s*第?\s*([0-9一二三四五六七八九十]{1,3})\s*[版页頁]|接上[版页頁])"
 )
 _NAMES = rf"{NAME}(?:\s*[、\s]\s*{NAME}){{0,3}}"
 CREDIT_RE = re.compile(
@@ -64,5 +64,4 @@ def jumps_in(page: str, number: int | None) -> bool:
     match = _CONTINUED_FROM_RE.match(lines[0]) if lines else None
     if match is None or match.group(1) is None:  # no marker, or "接上版"
         return False
-    source = page_number([match.group(1).replace("页", "版").replace("頁", "版")])
-    return number is None or source != number - 1
+    return number is None or page_numeral(match.group(1)) != number - 1

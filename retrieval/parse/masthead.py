@@ -57,13 +57,14 @@ def page_number(masthead: list[str]) -> int | None:
     for line in masthead:
         match = _PAGE_NO_RE.search(line)
         if match:
-            number = match.group(1)
-            return int(number) if number.isdigit() else _chinese_number(number)
+            return page_numeral(match.group(1))
     return None
 
 
-def _chinese_number(numeral: str) -> int | None:
-    """Value of a page numeral up to 99 written in Chinese ("三", "十二", "二十")."""
+def page_numeral(numeral: str) -> int | None:
+    """Value of a page numeral: digits, or up to 99 in Chinese ("三", "十二", "二十")."""
+    if numeral.isdigit():
+        return int(numeral)
     if "十" not in numeral:
         return _CHINESE_DIGITS[numeral] if len(numeral) == 1 else None
     tens, _, units = numeral.partition("十")
