@@ -26,6 +26,7 @@ SENTENCE_END = "。！？；…!?;"
 # Opening brackets and quotes: never printed at a line's end (they go down with what
 # they open), and their ink stands in the right half of their square.
 OPENING = frozenset("(（「『“‘《〈【〔[{")
+CLOSING = frozenset(")）」』”’》〉】〕]}")
 
 _SPACES_RE = re.compile(r" +")
 # Characters on either side of a line break that jieba reads to cut the words there.

@@ -250,6 +250,45 @@ def test_a_headline_broken_inside_a_word_runs_on_to_its_second_line() -> None:
     assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
 
 
+def test_a_subtitle_that_fills_the_column_ends_the_headline() -> None:
+    # Under a short main title, a subtitle as wide as the body's lines: no punctuation,
+    # ending between words, it is the headline's, not the body's first line.
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    head = ["西营镇大棚蔬菜喜获丰收", "种植户张大爷一个大棚能收入了三万多元"]
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+def test_a_headline_line_that_fills_the_column_goes_on_to_its_subtitle() -> None:
+    # After a closing, a first line filling the column (ending between words) and a line
+    # without punctuation under it: a headline of two lines.
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    head = ["县委书记代表全县干部群众率团赴西营镇", "慰问受灾群众送去米面油等生活物资"]
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
+    assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        # The body's first line ends inside a word (正 / 式开工): it runs on. (Its
+        # paragraph, one sentence of three lines, is no headline line either.)
+        "县城关镇老旧小区改造工程于昨天上午正式开工，计划年内完成十二个小区的管网更新。",
+        # It leaves a quote open (「…」): the quote goes on in the next line.
+        "县城关镇把「老旧小区改造和管网更新工程」列为今年的民生实事，计划年内完成。",
+    ],
+)
+def test_a_body_line_without_punctuation_under_a_headline_stays_body(opening: str) -> None:
+    body = (opening, *PLAIN_FIRST)
+    first = ["大棚蔬菜喜获丰收"], PLAIN_SECOND, "王建国"
+    issue = _closed_issue(first, (["老旧小区改造开工"], body, "赵磊"), first, width=18)
+    articles = split_articles(issue)
+    assert [a.headline for a in articles][:2] == ["大棚蔬菜喜获丰收", "老旧小区改造开工"]
+    assert _squash(articles[1].body) == _squash("".join(body))
+
+
 def test_a_headline_ending_with_an_exclamation_mark_after_a_closing() -> None:
     first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
     headline = "大棚蔬菜喜获丰收，大家快来买吧！"  # fills the 16-character column
