@@ -260,6 +260,17 @@ def test_a_subtitle_that_fills_the_column_ends_the_headline() -> None:
     assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
 
 
+def test_a_gap_inside_a_line_marks_a_main_title_and_its_subtitle() -> None:
+    # At the top of the page, no closing before it and no blank line after it: the
+    # headline fills the column, but body lines are never printed with a gap inside.
+    head = "西营镇大棚蔬菜喜获丰收  种植户笑开颜"
+    lines = [head, *_wrap("".join(PLAIN_SECOND), 18), "（赵磊）"]
+    lines += ["老旧小区改造开工", *_wrap("".join(PLAIN_FIRST), 18), "（王建国）"]
+    articles = split_articles("\n".join(lines))
+    assert [_squash(a.headline) for a in articles] == [_squash(head), "老旧小区改造开工"]
+    assert _squash(articles[0].body) == _squash("".join(PLAIN_SECOND))
+
+
 def test_a_headline_line_that_fills_the_column_goes_on_to_its_subtitle() -> None:
     # After a closing, a first line filling the column (ending between words) and a line
     # without punctuation under it: a headline of two lines.
