@@ -391,6 +391,48 @@ def test_a_money_question_naming_what_is_paid_needs_an_amount_next_to_it():
     assert could_answer("列车剧场的票一张多少钱？", ["全票480元。"], {"剧场"})
 
 
+# The sentences of a passage on one show: the asked extent or time is in one of them.
+SHOW = "".join(
+    f"{sentence}{_PAD}。"
+    for sentence in (
+        "夏至艺术节的移动剧场在火车上演出亲子剧，共规划54场演出",
+        "演员以小丑演出技巧陪伴观众共度这段60分钟的奇幻旅程",
+        "剧中的大型列车布景高达3公尺，由剧团自行打造",
+        "首演于今晚8:30在新营站开演，票券已全部售完",
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        # An extent asked by its adjective: a number of one of its measures.
+        ("火车上演的那出亲子剧有多长？", "60分钟"),
+        ("那个列车布景有多高？", "3公尺"),
+        # A time printed with a colon.
+        ("火车上的亲子剧今晚几点开演？", "8:30"),
+    ],
+)
+def test_an_extent_or_a_time_question_quotes_the_sentence_holding_it(question, answer):
+    assert answer in select_quote(question, SHOW)
+
+
+def test_a_count_needs_a_number_of_its_measure_in_the_passages():
+    question = "福尔摩沙游艇酒店总共有几间客房？"
+    hotel = "福尔摩沙游艇酒店开幕已逾一年，去年营收达3亿元，住房率七成。"
+    assert not could_answer(question, [hotel, hotel], {"酒店"})
+    assert could_answer(question, [hotel, "酒店共有130间客房。"], {"酒店"})
+    # A measure printed for the one asked counts ("52名役男" for 多少人); "哪几间" asks
+    # which ones, not how many.
+    assert could_answer("首批入营的有多少人？", ["首梯次配赋52名役男入营。"], {"入营"})
+    assert could_answer("拿绩优的是哪几间学校？", ["绩优学校有亿载国小、宝仁国小。"], {"学校"})
+    # An extent: 多久 a duration, 多大 an area or an age.
+    canoe = "德元埤独木舟体验每人300元，适合亲子同游。"
+    assert not could_answer("独木舟一次可以划多久？", [canoe], {"独木舟"})
+    assert could_answer("独木舟一次可以划多久？", [canoe + "每趟约40分钟。"], {"独木舟"})
+    assert could_answer("重症的是多大的孩子？", ["重症个案为7个月大女婴。"], {"重症"})
+
+
 def test_a_share_question_quotes_the_sentence_with_the_percentage():
     text = (
         "公寓大厦修缮补助对象为领有使用执照满5年，且成立管委会的公寓大楼，"
