@@ -18,8 +18,13 @@ MAX_CHARS = 350
 TARGET_CHARS = 250
 
 # A sentence ends at Chinese or Western final punctuation (a run of it, as in "……" or
-# "？！"), plus any closing quotes or brackets that belong to it, or at a line break.
-_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+|…+|(?<=[A-Za-z])\.(?=\s))[”’」』）)》\"']*|\n+")
+# "？！"), plus any closing quotes or brackets that belong to it, or at a line break. A
+# title or an initial before a name ends none ("由Dr. William Riley交棒给Mr. George").
+_ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "vs", "[^A-Za-z][A-Z]")
+_NOT_ABBREVIATED = "".join(f"(?<!{a})" for a in _ABBREVIATIONS)
+_SENTENCE_END = re.compile(
+    rf"(?:[。！？；!?;]+|…+|(?<=[A-Za-z]){_NOT_ABBREVIATED}\.(?=\s))[”’」』）)》\"']*|\n+"
+)
 # Where to cut a sentence that is too long on its own, best first.
 _SOFT_BREAKS = ("，", "、", ",", "：", ":", " ")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import re
 
 _BOMS = (
@@ -20,6 +21,9 @@ _MAX_CONTROL_RATIO = 0.01
 _MIN_COMMON_RATIO = 0.5
 _SAMPLE_CHARS = 20_000  # enough to tell two readings apart; keeps large files fast
 # Punctuation a Chinese text is made of; mis-decoded bytes rarely land on it.
+# A character reference with its semicolon: "&bull;", "&#39;", "&#x2022;". Without one
+# ("AT&T", "R&D") it is text, though HTML reads some of them ("&not" in "&notes").
+_ENTITY_RE = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _COMMON_PUNCT = frozenset("，。、：；！？「」『』（）《》〈〉【】“”‘’—…·　％")
 
 
@@ -35,9 +39,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
         data: The raw file content.
 
     Returns:
-        The text, with newlines normalised to "\\n" and the BOM removed (form feeds,
-        which separate pages, are kept), and the name of the codec that decoded it
-        (e.g. "utf-8", "utf-8-sig", "gb18030", "big5").
+        The text, with newlines normalised to "\\n", the BOM removed (form feeds,
+        which separate pages, are kept) and HTML character references read ("&bull;",
+        "&#39;": text copied from a web page keeps them), and the name of the codec that
+        decoded it (e.g. "utf-8", "utf-8-sig", "gb18030", "big5").
 
     Raises:
         ValueError: The data is binary or in none of the supported encodings; the
@@ -46,7 +51,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     text, encoding = _decode(data)
     if text and len(_CONTROL_RE.findall(text)) > _MAX_CONTROL_RATIO * len(text):
         raise ValueError("binary file (not text)")
-    text = text.removeprefix("\ufeff")
+    text = _ENTITY_RE.sub(lambda m: html.unescape(m.group()), text.removeprefix("\ufeff"))
     # Only the file's own line breaks: a U+2028 inside a headline is part of the headline.
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 

@@ -41,6 +41,13 @@ def test_sentence_spans_split_on_chinese_punctuation_and_keep_closing_quotes():
 
 def test_decimal_points_and_latin_abbreviations_do_not_end_sentences():
     assert split_sentences("投资3.5亿元，建成USB 3.0接口。") == ["投资3.5亿元，建成USB 3.0接口。"]
+    # A title or an initial before a name ends no sentence; a word's full stop does.
+    handover = "理事长一职由Dr. William Riley交棒给Mr. George Hatfield。"
+    assert split_sentences(handover) == [handover]
+    assert split_sentences("It was J. K. Rowling. Then we left.") == [
+        "It was J. K. Rowling.",
+        "Then we left.",
+    ]
 
 
 def test_short_text_is_one_chunk():

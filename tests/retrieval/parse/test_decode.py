@@ -43,6 +43,13 @@ def test_decode_normalises_newlines_and_strips_bom() -> None:
     assert (text, name) == ("第一行\n第二行\n第三行\n", "utf-8-sig")
 
 
+def test_decode_reads_html_character_references() -> None:
+    # Text copied from a web page: readers should see "•", not "&bull;". An ampersand
+    # in a name, or before letters without a semicolon, is text.
+    text, _ = decode_text("书艺个展&bull;花错纹思&mdash;&#39;AT&T&#39; R&D &notes".encode())
+    assert text == "书艺个展•花错纹思—'AT&T' R&D &notes"
+
+
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
 def test_decode_detects_gb_on_the_seed_page(encoding: str) -> None:
     text = seed_text()
@@ -66,7 +73,8 @@ def test_decode_detects_big5_on_the_traditional_corpus(manifest: dict) -> None:
         data = path.read_text(encoding="utf-8").encode("big5", errors="replace")
         decoded, name = decode_text(data)
         assert name == "big5", path.name
-        assert decoded == data.decode("big5")
+        # The same text as its UTF-8 reading (character references read alike).
+        assert decoded == decode_text(data.decode("big5").encode())[0]
 
 
 def _windows(text: str, size: int = 20) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from retrieval.documents import Article
 from retrieval.parse import (
+    decode_text,
     read_issue,
     split_articles,
 )
@@ -106,7 +107,7 @@ def _author_matches(article: Article, row: dict, article_lines: list[str]) -> bo
 )
 def test_corpus_issue_against_the_manifest(manifest: dict, issue: str) -> None:
     path = CORPUS / "issues" / f"{issue}.txt"
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = decode_text(path.read_bytes())[0].split("\n")
     articles = read_issue(path).articles
     rows = manifest[issue]
     assert len(articles) == len(rows)
@@ -129,7 +130,8 @@ def test_whole_corpus_counts_and_headlines(manifest: dict) -> None:
         rows = manifest[path.stem]
         assert len(articles) == len(rows), path.name
         assert [a.headline for a in articles] == [r["title"] for r in rows], path.name
-        lines = path.read_text(encoding="utf-8").split("\n")
+        # The file as read: its "&bull;" is "•".
+        lines = decode_text(path.read_bytes())[0].split("\n")
         for article, row in zip(articles, rows, strict=True):
             total += 1
             matched += _body_matches(article, lines[row["line_start"] - 1 : row["line_end"]])
