@@ -417,6 +417,17 @@ def test_an_extent_or_a_time_question_quotes_the_sentence_holding_it(question, a
     assert answer in select_quote(question, SHOW)
 
 
+def test_a_total_question_quotes_the_sentence_giving_the_total():
+    text = "".join(
+        f"{sentence}{_PAD}。"
+        for sentence in (
+            "重溪桥改建花了中央支持的1.22亿元",
+            "旧桥长度不足，全案耗资1.95亿元",
+        )
+    )
+    assert "1.95亿元" in select_quote("重溪桥改建一共花了多少钱？", text)
+
+
 def test_a_count_needs_a_number_of_its_measure_in_the_passages():
     question = "福尔摩沙游艇酒店总共有几间客房？"
     hotel = "福尔摩沙游艇酒店开幕已逾一年，去年营收达3亿元，住房率七成。"
