@@ -428,6 +428,28 @@ def test_a_total_question_quotes_the_sentence_giving_the_total():
     assert "1.95亿元" in select_quote("重溪桥改建一共花了多少钱？", text)
 
 
+def test_an_address_number_is_no_date():
+    text = "".join(
+        f"{sentence}{_PAD}。"
+        for sentence in (
+            "日期：中华民国113年3月11日",
+            "永康八德街开路的公听会开在永康区公所（中山南路655号）",
+        )
+    )
+    assert "3月11日" in select_quote("永康八德街开路的公听会哪天开？", text)
+
+
+def test_a_which_company_question_quotes_the_sentence_naming_one():
+    text = "".join(
+        f"{sentence}{_PAD}。"
+        for sentence in (
+            "银发人才服务据点3月20日在北区举办餐饮业联合征才活动",
+            "本次征才活动邀请：王品餐饮股份有限公司享鸭分公司",
+        )
+    )
+    assert "王品" in select_quote("3月20日北区的银发征才是哪家餐饮集团来招人？", text)
+
+
 def test_a_count_needs_a_number_of_its_measure_in_the_passages():
     question = "福尔摩沙游艇酒店总共有几间客房？"
     hotel = "福尔摩沙游艇酒店开幕已逾一年，去年营收达3亿元，住房率七成。"
