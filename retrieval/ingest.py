@@ -39,9 +39,8 @@ log = logging.getLogger(__name__)
 # "接上版" / "转下版" are continuation markers, and an OCR'd line without a Han character
 # is never a headline: such issues are parsed again.
 # 6: headlines of hard-wrapped text keep a subtitle that fills the column, HTML character
-# references in text files are read ("&bull;" → "•"), "Mr." or "J." ends no sentence,
-# and OCR reads 千 or 干 from the words around it: every issue is parsed and chunked
-# again (scanned ones OCR'd again).
+# references in text files are read ("&bull;" → "•"), and "Mr." or "J." ends no
+# sentence: every issue is parsed and chunked again.
 PIPELINE_VERSION = "6"
 # Embedding work is split into slabs so that a crash or Ctrl-C keeps what was embedded.
 _SLAB = 256

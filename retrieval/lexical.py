@@ -11,15 +11,17 @@ import json
 import logging
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import bm25s
 import numpy as np
 
-from retrieval.text import HAN, jieba_py, jieba_rs, to_simplified
+from retrieval.text import HAN, jieba_rs, to_simplified
 
 Tokenizer = Literal["jieba", "bigram", "both"]
 DEFAULT_TOKENIZER: Tokenizer = "jieba"
@@ -43,6 +45,7 @@ STOPWORDS = frozenset(
     }
 )
 
+_jieba_lock = threading.Lock()
 # Text that jieba-rs does not cut as jieba does (see _cut_for_search): a Latin letter or
 # digit next to ASCII punctuation (after folding), or Han outside jieba's U+4E00–U+9FD5.
 _ASCII_PUNCT = r"!-/:-@\[-`{-~"
@@ -60,6 +63,16 @@ def fold(text: str) -> str:
     return _THOUSANDS.sub("", to_simplified(text))
 
 
+@cache
+def _jieba() -> Any:  # jieba ships no type stubs
+    import jieba
+
+    jieba.setLogLevel(60)  # its dictionary-loading chatter goes to stderr otherwise
+    with _jieba_lock:
+        jieba.initialize()
+    return jieba
+
+
 def _cut_for_search(text: str) -> Iterable[str]:
     """jieba's search-mode words of folded text, by jieba-rs wherever it cuts as jieba does.
 
@@ -73,7 +86,7 @@ def _cut_for_search(text: str) -> Iterable[str]:
     are the same whichever cut them.
     """
     if _JIEBA_ONLY.search(text):
-        return jieba_py().cut_for_search(text)
+        return _jieba().cut_for_search(text)
     return jieba_rs().cut_for_search(text)
 
 
@@ -134,7 +147,7 @@ def dictionary_frequency(word: str) -> int:
 
     Loads jieba's dictionary (0.8 s) on first use.
     """
-    return int(jieba_py().dt.FREQ.get(word, 0))
+    return int(_jieba().dt.FREQ.get(word, 0))
 
 
 def _bigrams(text: str) -> list[str]:

@@ -7,7 +7,6 @@ or as Traditional text is the same everywhere in the pipeline.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from functools import cache
 from typing import Any
@@ -30,7 +29,6 @@ OPENING = frozenset("(（「『“‘《〈【〔[{")
 CLOSING = frozenset(")）」』”’》〉】〕]}")
 
 _SPACES_RE = re.compile(r" +")
-_JIEBA_LOCK = threading.Lock()  # two threads initialising jieba at once corrupt it
 # Characters on either side of a line break that jieba reads to cut the words there.
 _WORD_CONTEXT = 6
 
@@ -103,31 +101,6 @@ def jieba_rs() -> Any:  # rjieba ships no type stubs
     import rjieba
 
     return rjieba
-
-
-@cache
-def jieba_py() -> Any:  # jieba ships no type stubs
-    """jieba itself, its dictionary loaded on first use (0.8 s): for what jieba-rs lacks
-    (search-mode cuts as jieba makes them, word frequencies, a reading's probability)."""
-    import jieba
-
-    jieba.setLogLevel(60)  # its dictionary-loading chatter goes to stderr otherwise
-    with _JIEBA_LOCK:
-        jieba.initialize()
-    return jieba
-
-
-def reading_log_probability(text: str) -> float:
-    """Log-probability of ``text`` (Simplified Chinese) as jieba reads it: its likeliest
-    cut into dictionary words, each word as likely as the dictionary counts it. Of two
-    readings of the same characters, the one made of commoner words scores higher
-    ("破千万" −18.9, "破干万" −24.4)."""
-    if not text:
-        return 0.0
-    tokenizer = jieba_py().dt
-    route: dict[int, tuple[float, int]] = {}
-    tokenizer.calc(text, tokenizer.get_DAG(text), route)
-    return float(route[0][0])
 
 
 def breaks_word(left: str, right: str) -> bool:

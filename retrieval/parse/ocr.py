@@ -45,8 +45,7 @@ segments made thus:
 3. Lines the engine split on a lone printed row (a masthead) are joined again; marks it
    sees in blank space, and specks, are dropped.
 
-Blocks are separated by a blank line, paragraphs by a line break. A character the
-engine confuses with another (千 and 干) is read again from the words around it.
+Blocks are separated by a blank line, paragraphs by a line break.
 
 Skew. A page photographed or fed askew is read again upright: the layout measures
 lines, blanks and gutters along the image's axes, and a page turned by 2° (a phone
@@ -80,7 +79,7 @@ import numpy as np
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from retrieval.parse.errors import BadFileError
-from retrieval.text import OPENING, reading_log_probability, to_simplified
+from retrieval.text import OPENING
 
 __all__ = ["ocr_available", "ocr_images", "ocr_pdf"]
 
@@ -123,19 +122,6 @@ _WIDE_LINE = 3.0  # a line box this many times wider than tall shows the text's 
 # the benchmark's rendered issue that a question asks "1,703户" of).
 _NUMBER_COMMA_RE = re.compile(r"(?<=\d)，(?=\n?\d{3}(?!\d))")
 _NUMBER_POINT_RE = re.compile(r"(?<=\d)．(?=\n?\d)")
-# Characters the engine takes for one another, and read again from their words: 千 and
-# 干 differ by a stroke's slant, and the engine put 干 0.518 to 千 0.481 in "人次破干万"
-# (a headline of the benchmark's rendered issues: the one misread of its kind in 3 issues
-# there). The other reading is taken when the words around it (_CONFUSABLE_WINDOW
-# characters on each side) read likelier by _CONFUSABLE_MARGIN (natural log) in jieba's
-# dictionary: "破千万" by 5.5. Over the corpus's 6 million characters of clean text, which
-# such a reading may only spoil, none changes at this margin (at 3.0 one does: "5千支").
-# Other pairs (己/已, 未/末, 人/入) would change the clean text's own typos ("自已")
-# and some right words ("入营"): left out.
-_CONFUSABLE = {"千": "干", "干": "千"}
-_CONFUSABLE_RE = re.compile(f"[{''.join(_CONFUSABLE)}]")
-_CONFUSABLE_WINDOW = 4
-_CONFUSABLE_MARGIN = 5.0
 
 
 def ocr_available() -> bool:
@@ -532,24 +518,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
     ]
     blocks = pdf.reading_blocks(boxes, pdf.GUTTER * body)
     text = "\n\n".join("\n".join(pdf.block_paragraphs(block, body)) for block in blocks)
-    return _reread_confusables(_NUMBER_POINT_RE.sub(".", _NUMBER_COMMA_RE.sub(",", text)))
-
-
-def _reread_confusables(text: str) -> str:
-    """``text`` with a confusable character read as its twin where the words around it
-    read much likelier so (:data:`_CONFUSABLE`)."""
-    chars = list(text)
-    for match in _CONFUSABLE_RE.finditer(text):
-        i = match.start()
-        start, end = max(0, i - _CONFUSABLE_WINDOW), i + _CONFUSABLE_WINDOW + 1
-        printed = "".join(chars[start:end])
-        window = to_simplified(printed)
-        if len(window) != len(printed):
-            continue  # a phrase converted to another length: offsets no longer hold
-        twin = window[: i - start] + _CONFUSABLE[chars[i]] + window[i - start + 1 :]
-        if reading_log_probability(twin) - reading_log_probability(window) > _CONFUSABLE_MARGIN:
-            chars[i] = _CONFUSABLE[chars[i]]
-    return "".join(chars)
+    return _NUMBER_POINT_RE.sub(".", _NUMBER_COMMA_RE.sub(",", text))
 
 
 def _join_lone_rows(lines: list[list[_Word]]) -> list[list[_Word]]:

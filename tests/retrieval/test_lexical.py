@@ -39,7 +39,7 @@ def test_jieba_rs_cuts_the_words_jieba_cuts(monkeypatch):
         texts += [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     texts += ["官网https://htp.tainan.gov.tw/", "清出10.5吨垃圾，近99%", "石𥕢里民活动中心"]
     fast = [tokenize(text) for text in texts]
-    monkeypatch.setattr(lexical, "jieba_rs", lexical.jieba_py)  # jieba for everything
+    monkeypatch.setattr(lexical, "jieba_rs", lexical._jieba)  # jieba for everything
     assert [tokenize(text) for text in texts] == fast
 
 
@@ -56,7 +56,7 @@ def test_terms_in_finds_the_han_terms_tokenize_gives_without_jieba(monkeypatch):
     def no_jieba():
         raise AssertionError("jieba's dictionary loaded")
 
-    monkeypatch.setattr(lexical, "jieba_py", no_jieba)
+    monkeypatch.setattr(lexical, "_jieba", no_jieba)
     assert [terms_in(text, wanted) for text in texts] == expected
 
 

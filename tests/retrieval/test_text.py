@@ -1,13 +1,7 @@
 import json
 from pathlib import Path
 
-from retrieval.text import (
-    breaks_word,
-    is_traditional,
-    one_script,
-    reading_log_probability,
-    to_simplified,
-)
+from retrieval.text import breaks_word, is_traditional, one_script, to_simplified
 from tests.samples import MINI_ISSUE
 
 EVAL_SET = Path(__file__).parents[2] / "benchmarks" / "eval" / "questions.jsonl"
@@ -56,9 +50,3 @@ def test_a_line_break_inside_a_word_is_told_from_one_between_words():
     assert not breaks_word("FOODEX", "JAPAN 2024")
     assert not breaks_word("报名资格：", "年满18周岁")
     assert not breaks_word("", "台南")
-
-
-def test_a_reading_of_commoner_words_is_likelier():
-    assert reading_log_probability("人次破千万") > reading_log_probability("人次破干万") + 5
-    assert reading_log_probability("基层干部") > reading_log_probability("基层千部") + 5
-    assert reading_log_probability("") == 0.0

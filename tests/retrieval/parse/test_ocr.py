@@ -25,8 +25,7 @@ from benchmarks.ocr_render import cer, render_issue
 from retrieval.ingest import find_files
 from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
 from retrieval.parse.marked import unmark
-from retrieval.parse.ocr import _reread_confusables, ocr_available, ocr_images
-from tests.samples import CORPUS
+from retrieval.parse.ocr import ocr_available, ocr_images
 
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 PACKAGE = "the rapidocr package (pip install rapidocr)"
@@ -167,23 +166,6 @@ def test_a_line_without_chinese_is_no_headline(engine: None) -> None:
     headings = [unmark(line) for line in lines_of(text) if line.startswith("# ")]
     assert len(headings) == 1
     assert cer(A_HEAD, headings[0]) < 0.15
-
-
-def test_a_confusable_character_is_read_from_its_words() -> None:
-    # The engine's 干 for 千 in a headline (0.518 against 0.481); words where either is
-    # right stay as they are.
-    assert _reread_confusables("台湾灯会参观人次破干万") == "台湾灯会参观人次破千万"
-    for right in ("若干部门的干部", "5千支", "一千人", "实干精神", "干净整洁", "千万别忘"):
-        assert _reread_confusables(right) == right
-
-
-def test_reading_confusables_leaves_the_clean_corpus_as_it_is(manifest: dict) -> None:
-    # Clean text has nothing to correct: every change would be a misreading (about 6
-    # million characters).
-    for path in sorted((CORPUS / "issues").glob("*.txt")):
-        for article in read_issue(path).articles:
-            text = f"{article.headline}\n{article.body}"
-            assert _reread_confusables(text) == text, article.headline
 
 
 def test_print_showing_through_from_the_back_is_not_read(engine: None) -> None:
