@@ -122,6 +122,39 @@ _EXTENT_MEASURES = {
     "多大": "平方公尺|平方米|平方公里|公顷|亩|坪|岁|个月",  # an area, or an age
 }
 _ASKED_EXTENT = re.compile("|".join(_EXTENT_MEASURES))
+# The same in English: what "how many" counts ("how many seats" → 席), and the extents'
+# adjectives ("how tall" → 多高). Measured on the eval set, quote_right 0.895 → 0.903
+# (2026-12-05; CMRC, all Chinese, unchanged).
+_ENGLISH_MEASURES = {
+    "seat": "席|座",
+    "unit": "户|套|间|台|部",
+    "household": "户",
+    "home": "户|间",
+    "bus": "辆|台",
+    "vehicle": "辆|台",
+    "place": "个|处",
+    "destination": "个|处",
+    "site": "个|处",
+    "member": "名|人|位",
+    "people": "人|名|位|人次",
+    "person": "人|名|位",
+    "student": "名|人|位",
+    "runner": "名|人|位",
+    "worker": "名|人|位",
+    "visit": "人次",
+    "visitor": "人次|人",
+    "session": "场|次",
+    "event": "场|次|项",
+    "school": "所|校",
+    "route": "条|线",
+    "line": "条|线",
+    "room": "间|房",
+    "job": "个|职缺",
+    "opening": "个|职缺",
+}
+_ENGLISH_COUNT = re.compile(r"\bhow many ((?:[a-z-]+\s*){1,3})", re.I)
+_ENGLISH_EXTENTS = {"tall": "多高", "high": "多高", "far": "多远", "heavy": "多重", "big": "多大"}
+_ENGLISH_EXTENT = re.compile(rf"\bhow ({'|'.join(_ENGLISH_EXTENTS)})\b", re.I)
 # Measured on the eval set, share of right passages quoting the answer: 0.870 → 0.874
 # with the extents (CMRC unchanged, 0.827).
 _MEASURE_BONUS = 3.0
@@ -542,21 +575,41 @@ def select_quote(
 
 
 def _asked_number(question: str, *, counts: bool = False) -> re.Pattern[str] | None:
-    """A number of the measure the question asks for ("几格摊位" → "12格", "多高" → "600公分"),
-    or of its kin (:data:`_COUNTED_AS`: "52名" for 多少人); None when it asks for none.
+    """A number of the measure the question asks for ("几格摊位" → "12格", "多高" → "600公分",
+    "how many seats" → "25,000席"), or of its kin (:data:`_COUNTED_AS`: "52名" for 多少人);
+    None when it asks for none.
 
-    With ``counts``, only the measures :data:`_COUNTED_AS` lists count: "几个" may be
-    answered by anything.
+    With ``counts``, only the measures :data:`_COUNTED_AS` lists count, and only in a
+    Chinese question: "几个" may be answered by anything.
     """
     measure = _ASKED_MEASURE.search(question)
     extent = _ASKED_EXTENT.search(question)
     if measure:
         units = _COUNTED_AS.get(measure.group(1), None if counts else measure.group(1))
+    elif extent:
+        units = _EXTENT_MEASURES[extent.group()]
+    elif counts:
+        return None
     else:
-        units = _EXTENT_MEASURES[extent.group()] if extent else None
+        units = _english_measure(question)
     if units is None:
         return None
     return re.compile(rf"[\d零一二三四五六七八九十百千万两]\s*(?:多|余)?\s*(?:{units})", re.I)
+
+
+def _english_measure(question: str) -> str | None:
+    """The Chinese measures of what an English question counts ("how many seats" → 席) or
+    of the extent it asks ("how tall" → 米, 公尺…); None for any other question."""
+    extent = _ENGLISH_EXTENT.search(question)
+    if extent:
+        return _EXTENT_MEASURES[_ENGLISH_EXTENTS[extent.group(1).lower()]]
+    counted = _ENGLISH_COUNT.search(question)
+    for word in counted.group(1).lower().split() if counted else ():
+        # The noun counted is among the next three words ("how many spectator seats").
+        for noun in (word, word.removesuffix("s"), word.removesuffix("es")):
+            if noun in _ENGLISH_MEASURES:
+                return _ENGLISH_MEASURES[noun]
+    return None
 
 
 def sentence_similarity(

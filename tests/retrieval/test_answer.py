@@ -450,6 +450,17 @@ def test_a_which_company_question_quotes_the_sentence_naming_one():
     assert "王品" in select_quote("3月20日北区的银发征才是哪家餐饮集团来招人？", text)
 
 
+def test_an_english_count_quotes_the_number_of_what_it_counts():
+    def passage(*sentences: str) -> str:
+        return "".join(f"{sentence}{_PAD}。" for sentence in sentences)
+
+    stadium = passage("工程总预算25亿元", "主球场由建筑团队设计", "包括25,000席观众席的主球场")
+    question = "How many spectator seats will the main baseball stadium have?"
+    assert "25,000席" in select_quote(question, stadium)
+    lantern = passage("灯会花了3亿元", "主灯由艺术家设计", "主灯高约600公分")
+    assert "600公分" in select_quote("How tall is the lantern?", lantern)
+
+
 def test_a_count_needs_a_number_of_its_measure_in_the_passages():
     question = "福尔摩沙游艇酒店总共有几间客房？"
     hotel = "福尔摩沙游艇酒店开幕已逾一年，去年营收达3亿元，住房率七成。"
