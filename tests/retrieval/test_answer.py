@@ -461,6 +461,20 @@ def test_an_english_count_quotes_the_number_of_what_it_counts():
     assert "600公分" in select_quote("How tall is the lantern?", lantern)
 
 
+def test_the_headline_words_of_a_question_name_the_topic_not_the_sentence():
+    # Every sentence is about the tree the headline names; the lead names it again.
+    text = "".join(
+        f"{sentence}{_PAD}。"
+        for sentence in (
+            "纽西兰鸡毛松是罗汉松科鸡毛松属的一种，纽西兰的特有种",
+            "其叶螺旋状排列，幼树的叶呈尖锥状",
+        )
+    )
+    question = "纽西兰鸡毛松的树叶是什么形状的？"
+    assert select_quote(question, text).startswith("纽西兰鸡毛松是")
+    assert "尖锥状" in select_quote(question, text, headline="纽西兰鸡毛松")
+
+
 def test_a_count_needs_a_number_of_its_measure_in_the_passages():
     question = "福尔摩沙游艇酒店总共有几间客房？"
     hotel = "福尔摩沙游艇酒店开幕已逾一年，去年营收达3亿元，住房率七成。"
