@@ -108,7 +108,8 @@ _MEASURES = (
 )
 _ASKED_MEASURE = re.compile(rf"(?:多少|(?<!哪)几)({_MEASURES})")  # "哪几间" asks which
 # An extent asked by its adjective ("有多长", "多高") names no measure, but its kinds
-# ("60分钟" or "14.75公里" for 多长, "600公分" for 多高).
+# ("60分钟" or "14.75公里" for 多长, "600公分" for 多高). Measured on the eval set, share
+# of right passages quoting the answer: 0.870 → 0.874 (CMRC unchanged, 0.827).
 _LENGTHS = "公里|公尺|千米|公分|厘米|米|km|m"
 _DURATIONS = "分钟|小时|个月|天|周|年"
 _EXTENT_MEASURES = {
@@ -155,8 +156,6 @@ _ENGLISH_MEASURES = {
 _ENGLISH_COUNT = re.compile(r"\bhow many ((?:[a-z-]+\s*){1,3})", re.I)
 _ENGLISH_EXTENTS = {"tall": "多高", "high": "多高", "far": "多远", "heavy": "多重", "big": "多大"}
 _ENGLISH_EXTENT = re.compile(rf"\bhow ({'|'.join(_ENGLISH_EXTENTS)})\b", re.I)
-# Measured on the eval set, share of right passages quoting the answer: 0.870 → 0.874
-# with the extents (CMRC unchanged, 0.827).
 _MEASURE_BONUS = 3.0
 # A count asked with a measure ("几间客房", "多少台车") is answered by a number of that
 # measure or of one printed for it ("52名役男" for 多少人): passages without any such

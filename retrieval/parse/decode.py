@@ -20,10 +20,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _MAX_CONTROL_RATIO = 0.01
 _MIN_COMMON_RATIO = 0.5
 _SAMPLE_CHARS = 20_000  # enough to tell two readings apart; keeps large files fast
-# Punctuation a Chinese text is made of; mis-decoded bytes rarely land on it.
 # A character reference with its semicolon: "&bull;", "&#39;", "&#x2022;". Without one
 # ("AT&T", "R&D") it is text, though HTML reads some of them ("&not" in "&notes").
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+# Punctuation a Chinese text is made of; mis-decoded bytes rarely land on it.
 _COMMON_PUNCT = frozenset("，。、：；！？「」『』（）《》〈〉【】“”‘’—…·　％")
 
 

@@ -299,15 +299,19 @@ def test_a_quantity_question_quotes_the_number_of_the_measure_it_asks_for():
 # holds what each question asks. Each is padded past half of MAX_QUOTE_CHARS, so that a
 # quote is the one sentence chosen.
 _PAD = "，承办单位表示相关信息将陆续公布于官方网站及社群平台" * 3
-CENTRE = "".join(
-    f"{sentence}{_PAD}。"
-    for sentence in (
-        "市政府选址溪东里亲子公园新建溪东里活动中心，新建工程今日举行开工仪式",
-        "溪东里与溪顶里两里约1万名居民，过去共同利用桥下空间做为溪东里活动中心使用",
-        "区公所感谢王健源董事长捐赠设备，期待活动中心落成后带动社区活动",
-        "活动中心每张使用券面额50元，由区公所统一发放",
-        "新活动中心预定新建二层建筑物，工期为360日历天，预计114年3月底完工",
-    )
+
+
+def _passage(*sentences: str) -> str:
+    """The sentences as one passage, each padded past half of MAX_QUOTE_CHARS."""
+    return "".join(f"{sentence}{_PAD}。" for sentence in sentences)
+
+
+CENTRE = _passage(
+    "市政府选址溪东里亲子公园新建溪东里活动中心，新建工程今日举行开工仪式",
+    "溪东里与溪顶里两里约1万名居民，过去共同利用桥下空间做为溪东里活动中心使用",
+    "区公所感谢王健源董事长捐赠设备，期待活动中心落成后带动社区活动",
+    "活动中心每张使用券面额50元，由区公所统一发放",
+    "新活动中心预定新建二层建筑物，工期为360日历天，预计114年3月底完工",
 )
 
 
@@ -392,14 +396,11 @@ def test_a_money_question_naming_what_is_paid_needs_an_amount_next_to_it():
 
 
 # The sentences of a passage on one show: the asked extent or time is in one of them.
-SHOW = "".join(
-    f"{sentence}{_PAD}。"
-    for sentence in (
-        "夏至艺术节的移动剧场在火车上演出亲子剧，共规划54场演出",
-        "演员以小丑演出技巧陪伴观众共度这段60分钟的奇幻旅程",
-        "剧中的大型列车布景高达3公尺，由剧团自行打造",
-        "首演于今晚8:30在新营站开演，票券已全部售完",
-    )
+SHOW = _passage(
+    "夏至艺术节的移动剧场在火车上演出亲子剧，共规划54场演出",
+    "演员以小丑演出技巧陪伴观众共度这段60分钟的奇幻旅程",
+    "剧中的大型列车布景高达3公尺，由剧团自行打造",
+    "首演于今晚8:30在新营站开演，票券已全部售完",
 )
 
 
@@ -418,57 +419,42 @@ def test_an_extent_or_a_time_question_quotes_the_sentence_holding_it(question, a
 
 
 def test_a_total_question_quotes_the_sentence_giving_the_total():
-    text = "".join(
-        f"{sentence}{_PAD}。"
-        for sentence in (
-            "重溪桥改建花了中央支持的1.22亿元",
-            "旧桥长度不足，全案耗资1.95亿元",
-        )
+    text = _passage(
+        "重溪桥改建花了中央支持的1.22亿元",
+        "旧桥长度不足，全案耗资1.95亿元",
     )
     assert "1.95亿元" in select_quote("重溪桥改建一共花了多少钱？", text)
 
 
 def test_an_address_number_is_no_date():
-    text = "".join(
-        f"{sentence}{_PAD}。"
-        for sentence in (
-            "日期：中华民国113年3月11日",
-            "永康八德街开路的公听会开在永康区公所（中山南路655号）",
-        )
+    text = _passage(
+        "日期：中华民国113年3月11日",
+        "永康八德街开路的公听会开在永康区公所（中山南路655号）",
     )
     assert "3月11日" in select_quote("永康八德街开路的公听会哪天开？", text)
 
 
 def test_a_which_company_question_quotes_the_sentence_naming_one():
-    text = "".join(
-        f"{sentence}{_PAD}。"
-        for sentence in (
-            "银发人才服务据点3月20日在北区举办餐饮业联合征才活动",
-            "本次征才活动邀请：王品餐饮股份有限公司享鸭分公司",
-        )
+    text = _passage(
+        "银发人才服务据点3月20日在北区举办餐饮业联合征才活动",
+        "本次征才活动邀请：王品餐饮股份有限公司享鸭分公司",
     )
     assert "王品" in select_quote("3月20日北区的银发征才是哪家餐饮集团来招人？", text)
 
 
 def test_an_english_count_quotes_the_number_of_what_it_counts():
-    def passage(*sentences: str) -> str:
-        return "".join(f"{sentence}{_PAD}。" for sentence in sentences)
-
-    stadium = passage("工程总预算25亿元", "主球场由建筑团队设计", "包括25,000席观众席的主球场")
+    stadium = _passage("工程总预算25亿元", "主球场由建筑团队设计", "包括25,000席观众席的主球场")
     question = "How many spectator seats will the main baseball stadium have?"
     assert "25,000席" in select_quote(question, stadium)
-    lantern = passage("灯会花了3亿元", "主灯由艺术家设计", "主灯高约600公分")
+    lantern = _passage("灯会花了3亿元", "主灯由艺术家设计", "主灯高约600公分")
     assert "600公分" in select_quote("How tall is the lantern?", lantern)
 
 
 def test_the_headline_words_of_a_question_name_the_topic_not_the_sentence():
     # Every sentence is about the tree the headline names; the lead names it again.
-    text = "".join(
-        f"{sentence}{_PAD}。"
-        for sentence in (
-            "纽西兰鸡毛松是罗汉松科鸡毛松属的一种，纽西兰的特有种",
-            "其叶螺旋状排列，幼树的叶呈尖锥状",
-        )
+    text = _passage(
+        "纽西兰鸡毛松是罗汉松科鸡毛松属的一种，纽西兰的特有种",
+        "其叶螺旋状排列，幼树的叶呈尖锥状",
     )
     question = "纽西兰鸡毛松的树叶是什么形状的？"
     assert select_quote(question, text).startswith("纽西兰鸡毛松是")
