@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from retrieval.parse.masthead import page_numeral
 from retrieval.text import CJK, CJK_PUNCT_RE, HAN, HAN_RE, SENTENCE_END
 
 _INVISIBLE_RE = re.compile("[\u200b-\u200d\u2060\ufeff]")
@@ -47,6 +48,10 @@ ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
 # Subheads inside an article: numbered, bulleted or bracketed.
 _NUMBERED = r"[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
 _NUMBERED_RE = re.compile(f"^(?:{_NUMBERED})")
+_ITEM_NUMBER_RE = re.compile(
+    r"^(?:(?P<han>[一二三四五六七八九十]+)[、.．]|[（(](?P<bracketed>[一二三四五六七八九十\d]+)[）)]"
+    r"|(?P<digits>\d+)[、.．])"
+)
 SUBHEAD_RE = re.compile(rf"^(?:{_NUMBERED}|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])")
 # "活动地点：新营文化中心" or "报名方式：" inside an article.
 _LABEL_RE = re.compile(
@@ -168,6 +173,16 @@ def is_item_or_label(text: str) -> bool:
     """A numbered item ("一、", "（二）", "3.") or a label ("报名方式："): body text, never
     a headline's line, where a bulleted or bracketed line ("【埕南报报】…") may be one."""
     return bool(_NUMBERED_RE.match(text) or _LABEL_RE.match(text))
+
+
+def next_item(previous: str, following: str) -> bool:
+    """Whether ``following`` is numbered as the item after ``previous`` ("一、…" then
+    "二、…", "（2）" then "（3）"): what lies between them is the first one's text."""
+    first, second = _ITEM_NUMBER_RE.match(previous), _ITEM_NUMBER_RE.match(following)
+    if not first or not second or first.lastgroup != second.lastgroup:
+        return False
+    value, after = page_numeral(first[first.lastgroup]), page_numeral(second[second.lastgroup])
+    return value is not None and after == value + 1
 
 
 def _is_fragment(line: str) -> bool:

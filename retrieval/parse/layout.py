@@ -60,6 +60,7 @@ from retrieval.parse.cleanup import (
     is_item_or_label,
     is_subhead,
     join_lines,
+    next_item,
     normalise_line,
 )
 from retrieval.parse.furniture import (
@@ -801,7 +802,12 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
                 if closes
                 else len(heads) > 1 or not is_subhead(heads[0])
             )
-            if opens or not drafts:
+            # Nor does one open under a headline that has no body yet: a subtitle and a
+            # line of the lead set apart under it are its first lines.
+            bare = bool(drafts) and bool(drafts[-1].headline) and not drafts[-1].lines
+            # Nor one set between two items of a list: it is the first item's second line.
+            listed = i > 0 and next_item(texts[i - 1], after)
+            if (opens or not drafts) and not bare and not listed:
                 section, headline = _section_and_headline(paragraphs[i:end])
                 drafts.append(_Draft(headline, section, paragraphs[i].page))
             else:

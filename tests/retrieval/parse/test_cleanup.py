@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from retrieval.parse import (
     clean_text,
 )
+from retrieval.parse.cleanup import next_item
 from tests.samples import (
     FIXTURES,
     SEED_DEBRIS,
@@ -137,3 +138,20 @@ def test_a_body_without_headlines_joins_short_cut_paragraphs() -> None:
         "一、门诊部",
         "门诊部设在一楼。",
     ]
+
+
+@pytest.mark.parametrize(
+    ("previous", "following", "expected"),
+    [
+        ("一、面试流程：报到", "二、面试地点：三楼", True),
+        ("九、工作时间：中班", "十、工作地点：灯区", True),
+        ("（2）报名", "（3）面试", True),
+        ("3.报名", "4.面试", True),
+        ("一、面试流程", "三、职缺名称", False),  # not the next one
+        ("二、报名方式", "一、工程内容", False),  # a new list: another article's
+        ("一、报名", "（二）面试", False),  # numbered in another style
+        ("一、报名", "县城关镇老旧小区改造开工", False),
+    ],
+)
+def test_next_item(previous: str, following: str, expected: bool) -> None:
+    assert next_item(previous, following) is expected

@@ -260,6 +260,23 @@ def test_a_subtitle_that_fills_the_column_ends_the_headline() -> None:
     assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
 
 
+def test_lines_set_apart_under_a_headline_are_the_start_of_its_article() -> None:
+    # A headline wider than the column ends at a line starting with a bullet; under it,
+    # between blank lines, a subtitle and a lead line: the article's first lines, not an
+    # article of their own under a headline left without a body.
+    lines = ["", "县委书记率团赴西营镇调研设施农业：【千亩大棚", "•喜获丰收】〜种植户笑开颜", ""]
+    lines += ["种植户笑开颜‧大棚喜获丰", "收", ""]
+    lines += ["日均销量达十五吨，一个大", "棚能收入三万多元", ""]
+    lines += _wrap("".join(PLAIN_SECOND), 12)
+    first = _page("老旧小区改造开工", PLAIN_FIRST, width=12)
+    articles = split_articles(f"{first}\n（县城关镇人民政府）\n" + "\n".join(lines))
+    assert [_squash(a.headline) for a in articles] == [
+        "老旧小区改造开工",
+        _squash("".join(lines[1:3])),
+    ]
+    assert _squash(articles[1].body) == _squash("".join([*lines[4:9], *PLAIN_SECOND]))
+
+
 def test_a_gap_inside_a_line_marks_a_main_title_and_its_subtitle() -> None:
     # At the top of the page, no closing before it and no blank line after it: the
     # headline fills the column, but body lines are never printed with a gap inside.
@@ -317,6 +334,20 @@ def test_a_numbered_item_under_a_headline_is_body_text() -> None:
     articles = split_articles(_closed_issue(first, second, width=16))
     assert [a.headline for a in articles] == ["老旧小区改造开工", "县人社局招聘公益岗位人员！"]
     assert articles[1].body.splitlines()[0] == "一、报名条件"
+
+
+def test_a_line_between_two_items_of_a_list_is_the_first_items_text() -> None:
+    # The second line of item 一 set apart like a paragraph: between 一 and 二 it is no
+    # headline, however short and bare.
+    items = (
+        "一、面试流程：9：00报到、填写求职登记表",
+        "十点公司职缺说明及面试会",
+        "二、面试地点：县人社局三楼会议室",
+    )
+    text = _page("公益岗位招聘面试开始报名", items, PLAIN_FIRST, "老旧小区改造开工", PLAIN_SECOND)
+    articles = split_articles(text)
+    assert [a.headline for a in articles] == ["公益岗位招聘面试开始报名", "老旧小区改造开工"]
+    assert _squash(articles[0].body) == _squash("".join([*items, *PLAIN_FIRST]))
 
 
 def test_paragraphs_set_in_tell_a_headline_from_the_body() -> None:
