@@ -71,7 +71,7 @@ from retrieval.parse.furniture import (
 )
 from retrieval.parse.masthead import PAPER_NAME_MAX, is_masthead_line, page_number
 from retrieval.parse.structured import CLOSING_RE, is_meta_line, strip_metadata
-from retrieval.text import CLOSING, HAN_RE, OPENING, SENTENCE_END, breaks_word, text_width
+from retrieval.text import CLOSING, HAN, HAN_RE, OPENING, SENTENCE_END, breaks_word, text_width
 
 __all__ = ["is_wrapped", "split_wrapped"]
 
@@ -118,6 +118,16 @@ _MAX_HEADLINE_LINES = 3
 # columns body lines lack it too often to tell.
 _SUBTITLE_BAD_RE = re.compile(r"[，。、；：！？,;:!?（）()]")
 _SUBTITLE_MIN_MEASURE = 16
+# ... or when it quotes someone ("黄伟哲：南市府会与时俱进，确保民众权益"), however wide:
+# 285 of the corpus's subtitles do, and 11 of its 7,438 articles' first lines, most of
+# them labels ("计划目的：") or dialogue ("小美:「阿…").
+_SPEAKER_RE = re.compile(rf"^[{HAN}]{{2,4}}[：:](?!\s*[「『“\"])")
+# A space next to a Han character parts a main title from its subtitle on one line
+# ("南市蛋鸡场确诊禽流感 动保处呼吁养禽业者落实生物安全"), unless it falls inside a word
+# (a stray space OCR put there).
+_TITLES_RE = re.compile(
+    rf"(?<=[{HAN}])[ \t\u00a0\u3000]+(?=\S)|(?<=\S)[ \t\u00a0\u3000]+(?=[{HAN}])"
+)
 _BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
 
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
@@ -456,7 +466,7 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
             full[i:end] = [True] * (end - i)
             full[end] = False
     for i in range(1, len(lines)):
-        if full[i] and _ends_split_headline(lines, full, i, measures[i][0]):
+        if full[i] and _ends_split_headline(lines, full, i, *measures[i]):
             full[i] = False
     # So does a headline set wider than the column, and the line before it: a line that
     # starts where a paragraph or a headline's first line ended (a wide line inside a
@@ -585,7 +595,9 @@ def _opens_article(lines: list[_Line], i: int) -> bool:
     )
 
 
-def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: float) -> bool:
+def _ends_split_headline(
+    lines: list[_Line], full: list[bool], i: int, measure: float, wide_end: float
+) -> bool:
     """Whether line ``i`` is the second half of a headline broken in the middle.
 
     Its first half opens an article (after a sentence's end, a closing or a gap) and
@@ -593,10 +605,12 @@ def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: 
     second half ends between two words and is either about as long as the first and
     short of the column too, where the body after a one-line headline fills it, or a
     subtitle that fills the column (:func:`_ends_headline`), in columns wide enough for
-    body lines to hold punctuation. Without this, a second half that
-    happens to reach within a character of the column ("虎头埤风景区环湖木栈" / "道整修
-    工程将于近期完工") or a subtitle ("三股里活动中心动土" / "黄伟哲盼114年如期如质完工让
-    居民使用") runs on into the body.
+    body lines to hold punctuation; or a subtitle quoting someone (:data:`_SPEAKER_RE`),
+    or, where lines are ragged, one short of the narrowest body lines. Without this, a
+    second half that happens to reach within a character of the column ("虎头埤风景区环湖
+    木栈" / "道整修工程将于近期完工") or a subtitle ("三股里活动中心动土" / "黄伟哲盼114年
+    如期如质完工让居民使用") runs on into the body. A first line parted by a space is a
+    whole headline: the line under it is the body's.
     """
     first, second = lines[i - 1], lines[i]
     # (Not a headline's second line: a third would be the body's first.)
@@ -614,15 +628,41 @@ def _ends_split_headline(lines: list[_Line], full: list[bool], i: int, measure: 
         and not (i + 1 < len(lines) and breaks_word(second.text, lines[i + 1].text))
         and is_headline_like(first.text)
         and not is_item_or_label(first.text)
+        # A first line parted by a space holds the main title and its subtitle already.
+        and not (first.gapped or _parts_titles(first.text))
     ):
         return False
     if len(second.text) <= len(first.text) + 1 and second.width < measure:
+        return True
+    # (Under a subhead, "数量：10艘" is a label of the list it opens.)
+    if (
+        _SPEAKER_RE.match(second.text)
+        and not is_subhead(first.text)
+        and not is_item_or_label(second.text)
+        and not FULL_STOP_RE.search(second.text[:-1])
+    ):
+        return True
+    # Where lines are ragged, the slack that lets a body line stop short of the narrow
+    # end lets a subtitle with punctuation in it run on into the body too; one that
+    # stops short of the narrow end itself is the headline's.
+    if (
+        _slack(measure, wide_end) > _FULL_SLACK
+        and i + 1 < len(lines)
+        and second.width + _first_word_width(lines[i + 1].text) <= measure - _FULL_SLACK
+    ):
         return True
     return (
         measure >= _SUBTITLE_MIN_MEASURE
         and first.width + _first_word_width(second.text) < measure  # short, not cut
         and bool(HAN_RE.search(first.text))
         and _ends_headline(lines, i)
+    )
+
+
+def _parts_titles(text: str) -> bool:
+    """Whether a space in ``text`` parts a main title from its subtitle."""
+    return any(
+        not breaks_word(text[: m.start()], text[m.end() :]) for m in _TITLES_RE.finditer(text)
     )
 
 
@@ -708,6 +748,12 @@ def _is_loose_heading(paragraph: _Paragraph, *, ignore_end: bool = False) -> boo
     )
 
 
+def _is_body_sentence(paragraph: _Paragraph) -> bool:
+    """A sentence wrapped over lines and ending with a full stop: the body's first
+    paragraph, not a headline's second line ("…适合亲子、情侣同游。")."""
+    return paragraph.lines > 1 and bool(FULL_STOP_RE.match(paragraph.text[-1]))
+
+
 def _is_set_apart(paragraph: _Paragraph) -> bool:
     return (
         paragraph.blank_before
@@ -766,6 +812,7 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             and paragraphs[end].lines <= 2
             and _is_loose_heading(paragraphs[end])
             and not is_subhead(texts[end])
+            and not _is_body_sentence(paragraphs[end])
         ):
             end += 1
         if closed and (closes or drafts):
@@ -781,6 +828,7 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
                     or not (
                         paragraphs[end].blank_before
                         or paragraphs[end].lines > 2
+                        or _is_body_sentence(paragraphs[end])
                         or is_item_or_label(texts[end])
                     )
                 )

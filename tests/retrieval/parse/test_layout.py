@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.ocr_styles import layout, random_style
+from benchmarks.ocr_styles import STYLES, layout, random_style
 from retrieval.documents import Article, Issue
 from retrieval.parse import read_issue, split_articles
 from retrieval.parse.columns import read_columns
@@ -258,6 +258,73 @@ def test_a_subtitle_that_fills_the_column_ends_the_headline() -> None:
     articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
     assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
     assert _squash(articles[1].body) == _squash("".join(PLAIN_SECOND))
+
+
+def _issue_of(*articles: tuple[str, str]) -> list[Article]:
+    """Articles under the given headlines and first paragraphs, after three others: an
+    issue long enough for its column's measure to show."""
+    body = "\n".join(p.removeprefix("本报讯 ") for p in (*FIRST, *SECOND))
+    others = [Article(f"第{n}篇文章的标题", body, author="王建国") for n in "一二三"]
+    return others + [Article(h, f"{lead}\n{body}".strip(), author="赵磊") for h, lead in articles]
+
+
+@pytest.mark.parametrize(
+    ("style", "headline", "lead"),
+    [
+        # A subtitle quoting someone, commas and all, in lines of any width.
+        pytest.param(
+            "ragged",
+            "西营镇大棚蔬菜喜获丰收  镇长：一个大棚收入三万多元，种植户笑开颜",
+            "",
+            id="speaker",
+        ),
+        # Where lines are ragged, a subtitle stopping short of the narrowest body lines.
+        pytest.param(
+            "ragged",
+            "县里启动春安联检  县长携手中央守护劳工的健康、平安",
+            "正值岁末年终之际，为确保春安期间职场安全健康，县政府及劳动部门召开联合记者会，"
+            "由县长与劳动部门负责人共同启动春安联检，检查全县工地的安全设施。",
+            id="ragged-subtitle",
+        ),
+        # A space parts the main title from the subtitle: the line under it, however
+        # bare of punctuation, is the body's.
+        pytest.param(
+            "w26-noblank",
+            "提高区域通水能力 改善城关镇中正路涵洞排水问题",
+            "县长为改善城关镇中正路高速公路涵洞一带每逢豪大雨易有积淹水问题，要求水利局"
+            "调查并研拟改善方式，水利局已于去年十月于高速公路东侧涵洞旁设置集水井及抽水设备。",
+            id="parted",
+        ),
+        # A sentence over two lines ending with a full stop is the body's first paragraph.
+        pytest.param(
+            "w26-noblank",
+            "西营镇推独木舟体验，一年四季都好玩",
+            "县政府力推水域游憩体验，即日起上网预约，就可到西营镇体验独木舟，适合亲子、情侣同游。",
+            id="full-stop",
+        ),
+    ],
+)
+def test_a_headline_without_blank_lines_ends_where_it_should(
+    style: str, headline: str, lead: str
+) -> None:
+    articles = _issue_of((headline, lead), ("老旧小区改造开工", ""))
+    for seed in range(5):
+        parsed = split_articles(layout(articles, None, STYLES[style], seed))
+        assert [_squash(a.headline) for a in parsed] == [_squash(a.headline) for a in articles]
+        assert _squash(parsed[3].body).startswith(_squash(lead))
+
+
+def test_a_label_under_a_bracketed_subhead_is_no_subtitle() -> None:
+    # "数量：…" under "【…信息】" opens a list of labels in the body, not a subtitle
+    # quoting someone under a headline: no article of its own.
+    info = (
+        "更多消息请上官网查找。\n【独木舟体验信息】\n数量：10艘(双人6艘、单人4艘、单一梯次"
+        "可容纳15人)。\n价格：300元/人，学生八折优惠(以上费用皆含保险)。"
+    )
+    articles = _issue_of(("西营镇推独木舟体验", info), ("老旧小区改造开工", ""))
+    for seed in range(5):
+        parsed = split_articles(layout(articles, None, STYLES["w12-noblank"], seed))
+        assert [a.headline for a in parsed] == [a.headline for a in articles]
 
 
 def test_lines_set_apart_under_a_headline_are_the_start_of_its_article() -> None:
