@@ -22,9 +22,11 @@ a file gave 56 "articles" named after wrapped body lines for an issue of 24. The
    before the gap is full and stops mid-sentence (a column or page break cut it).
 5. **Articles**: a headline is a short paragraph without sentence punctuation
    (:func:`~retrieval.parse.cleanup.is_headline_like`) followed by body text; two
-   headline lines in a row are a section label and a headline (or a headline broken
-   over two lines, joined when the first one is full). Subheads (``一、``, ``（一）``,
-   ``【…】``, a line ending with ``：``) stay in their article. When the file closes
+   headline lines in a row are a headline broken over two lines (joined when the first
+   one is full or leaves a quote open), or, set apart, a section label and a headline
+   (a short label; under a long first line, the lines set apart are the body's first
+   ones). Subheads (``一、``, ``（一）``, ``【…】``, a line ending with ``：``) stay in
+   their article. When the file closes
    its articles (``（记者 张三）`` bylines or ``（issuing department）`` lines, as county
    papers and the press releases do), a headline opens an article only after a
    closing, at the top of the text or above a dateline or release header, as on the
@@ -128,6 +130,8 @@ _SPEAKER_RE = re.compile(rf"^[{HAN}]{{2,4}}[：:](?!\s*[「『“\"])")
 _TITLES_RE = re.compile(
     rf"(?<=[{HAN}])[ \t\u00a0\u3000]+(?=\S)|(?<=\S)[ \t\u00a0\u3000]+(?=[{HAN}])"
 )
+# Section labels are short: "交城县", "县域经济", "综合新闻".
+_SECTION_MAX = 8
 _BLANK_SHARE = 0.5  # paragraphs set apart by blank lines in fewer files than this: not a habit
 
 _LINE_END_PUNCT = frozenset(SENTENCE_END + "：:）)」』”’\"'》】")
@@ -552,6 +556,7 @@ def _headline_after_closing(
         and not lines[end + 1].indented
         and (
             breaks_word(lines[end].text, lines[end + 1].text)
+            or _leaves_open("".join(line.text for line in lines[i : end + 1]))
             or (end == i and fills and _ends_headline(lines, end + 1))
         )
     ):
@@ -573,9 +578,14 @@ def _ends_headline(lines: list[_Line], i: int) -> bool:
         and not (i + 1 < len(lines) and lines[i + 1].blank_before)
         and not _SUBTITLE_BAD_RE.search(text)
         # A quote it opens and does not close goes on in the next line.
-        and sum(c in OPENING for c in text) <= sum(c in CLOSING for c in text)
+        and not _leaves_open(text)
         and not (i + 1 < len(lines) and breaks_word(text, lines[i + 1].text))
     )
+
+
+def _leaves_open(text: str) -> bool:
+    """Whether ``text`` opens a bracket or quote it does not close: it goes on."""
+    return sum(c in OPENING for c in text) > sum(c in CLOSING for c in text)
 
 
 def _opens_article(lines: list[_Line], i: int) -> bool:
@@ -856,8 +866,8 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
             # Nor one set between two items of a list: it is the first item's second line.
             listed = i > 0 and next_item(texts[i - 1], after)
             if (opens or not drafts) and not bare and not listed:
-                section, headline = _section_and_headline(paragraphs[i:end])
-                drafts.append(_Draft(headline, section, paragraphs[i].page))
+                section, headline, first = _section_and_headline(paragraphs[i:end])
+                drafts.append(_Draft(headline, section, paragraphs[i].page, lines=first))
             else:
                 drafts[-1].lines.extend(heads)  # a subhead inside the article
             closed = False
@@ -882,17 +892,27 @@ def _articles(paragraphs: list[_Paragraph]) -> list[Article]:
     return [_finish(draft) for draft in drafts if draft.lines or draft.headline]
 
 
-def _section_and_headline(heads: list[_Paragraph]) -> tuple[str | None, str]:
-    """Lines printed together are one headline (main title and subtitle); a line set
-    apart above them by a blank line is the section label ("交城县")."""
+def _section_and_headline(heads: list[_Paragraph]) -> tuple[str | None, str, list[str]]:
+    """The section label, headline and first body lines of headline-like lines in a row.
+
+    Lines printed together are one headline (main title and subtitle); a short line set
+    apart above them by a blank line is the section label ("交城县"). A longer one is
+    the headline, and the lines set apart under it are the body's first ones: a
+    subtitle repeated and a lead set apart ("百变艺术家‧王丁乙创作个展" / "擅长各类
+    媒材形式创作，以画笔展现独特艺术风格").
+    """
     groups: list[list[str]] = []
     for head in heads:
         if not groups or head.blank_before:
             groups.append([])
         groups[-1].append(head.text)
+    first = " ".join(groups[0])
     if len(groups) == 1:
-        return None, " ".join(groups[0])
-    return " ".join(groups[0]), " ".join(line for group in groups[1:] for line in group)
+        return None, first, []
+    rest = [line for group in groups[1:] for line in group]
+    if text_width(first) > _SECTION_MAX:
+        return None, first, rest
+    return first, " ".join(rest), []
 
 
 def _finish(draft: _Draft) -> Article:

@@ -327,6 +327,15 @@ def test_a_label_under_a_bracketed_subhead_is_no_subtitle() -> None:
         assert [a.headline for a in parsed] == [a.headline for a in articles]
 
 
+def test_a_headline_line_that_opens_a_quote_goes_on() -> None:
+    # The column broke the headline inside 「…」, between two words and before a comma:
+    # the quote it leaves open carries it on into the next line.
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    head = ["【公告】台南市政府113年「公务客语", "认证班」报名开始啰！欢迎踊跃报名参加"]
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
+
+
 def test_lines_set_apart_under_a_headline_are_the_start_of_its_article() -> None:
     # A headline wider than the column ends at a line starting with a bullet; under it,
     # between blank lines, a subtitle and a lead line: the article's first lines, not an
@@ -463,6 +472,16 @@ def test_a_section_label_above_a_headline() -> None:
     text = _page("交城县", "城关镇老旧小区改造开工", FIRST, width=18)
     article = split_articles(text)[0]
     assert (article.section, article.headline) == ("交城县", "城关镇老旧小区改造开工")
+
+
+def test_a_long_headline_set_apart_is_no_section_label() -> None:
+    # Under a headline too long for a section label, the headline-like lines set apart
+    # (the subtitle repeated, a lead line) are the body's first lines.
+    head = "县城关镇老旧小区改造工程正式开工 惠及居民两千余户"
+    text = _page(head, "老旧小区改造工程", "年内完成十二个小区", FIRST, width=18)
+    article = split_articles(text)[0]
+    assert (article.section, article.headline) == (None, head)
+    assert article.body.splitlines()[:2] == ["老旧小区改造工程", "年内完成十二个小区"]
 
 
 # --- debris and furniture ------------------------------------------------------------------
