@@ -286,14 +286,13 @@ def _issue_of(*articles: tuple[str, str]) -> list[Article]:
             "由县长与劳动部门负责人共同启动春安联检，检查全县工地的安全设施。",
             id="ragged-subtitle",
         ),
-        # A space parts the main title from the subtitle: the line under it, however
-        # bare of punctuation, is the body's.
+        # ... and one as wide as they are, with "、" in it: width tells nothing there.
         pytest.param(
-            "w26-noblank",
-            "提高区域通水能力 改善城关镇中正路涵洞排水问题",
-            "县长为改善城关镇中正路高速公路涵洞一带每逢豪大雨易有积淹水问题，要求水利局"
-            "调查并研拟改善方式，水利局已于去年十月于高速公路东侧涵洞旁设置集水井及抽水设备。",
-            id="parted",
+            "ragged",
+            "县里启动春安联检  县长携手中央部门守护全县劳工的健康、平安",
+            "正值岁末年终之际，为确保春安期间职场安全健康，县政府及劳动部门召开联合记者会，"
+            "由县长与劳动部门负责人共同启动春安联检，检查全县工地的安全设施。",
+            id="ragged-subtitle-enumerating",
         ),
         # A sentence over two lines ending with a full stop is the body's first paragraph.
         pytest.param(
@@ -333,6 +332,23 @@ def test_a_headline_line_that_opens_a_quote_goes_on() -> None:
     first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
     head = ["【公告】台南市政府113年「公务客语", "认证班」报名开始啰！欢迎踊跃报名参加"]
     articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
+
+
+def test_a_headline_at_the_top_of_the_text_may_fill_the_column() -> None:
+    # The first headline of the issue, with a comma and a date the column broke: its
+    # first line is full, its second reads as a headline's last line.
+    head = ["台南市113年出租车运价春节加成期间，自2月", "5日起至2月14日止一律按原运价再加收50元"]
+    second = ["西营镇大棚蔬菜喜获丰收"], PLAIN_SECOND, "赵磊"
+    articles = split_articles(_closed_issue((head, PLAIN_FIRST, "王建国"), second, width=18))
+    assert [_squash(a.headline) for a in articles] == ["".join(head), "西营镇大棚蔬菜喜获丰收"]
+
+
+def test_a_line_starting_with_an_exclamation_mark_goes_on_from_the_one_before() -> None:
+    # The engine broke the headline at the space before "！": no line starts with one.
+    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
+    head = ["灯会本周末参观人次可望破1000万", "！安平灯区祭出三大好康！！！"]
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=12))
     assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
 
 
