@@ -123,6 +123,9 @@ _EXTENT_MEASURES = {
     "多大": "平方公尺|平方米|平方公里|公顷|亩|坪|岁|个月",  # an area, or an age
 }
 _ASKED_EXTENT = re.compile("|".join(_EXTENT_MEASURES))
+# A number of years ("3年", "十年"), not a year: "2024年", "113年度" and "24年1月" are
+# dates, which answer no "多久" or "签了几年".
+_YEARS = r"(?<!\d)(?:\d{1,2}|[零一二三四五六七八九十两]+)\s*(?:多|余)?\s*年(?![度\d])"
 # The same in English: what "how many" counts ("how many seats" → 席), and the extents'
 # adjectives ("how tall" → 多高). Measured on the eval set, quote_right 0.895 → 0.903
 # (2026-12-05; CMRC, all Chinese, unchanged).
@@ -606,7 +609,13 @@ def _asked_number(question: str, *, counts: bool = False) -> re.Pattern[str] | N
         units = _english_measure(question)
     if units is None:
         return None
-    return re.compile(rf"[\d零一二三四五六七八九十百千万两]\s*(?:多|余)?\s*(?:{units})", re.I)
+    others = "|".join(unit for unit in units.split("|") if unit != "年")
+    alternatives = (
+        [rf"[\d零一二三四五六七八九十百千万两]\s*(?:多|余)?\s*(?:{others})"] if others else []
+    )
+    if "年" in units.split("|"):
+        alternatives.append(_YEARS)
+    return re.compile("|".join(alternatives), re.I)
 
 
 def _english_measure(question: str) -> str | None:

@@ -474,6 +474,9 @@ def test_a_count_needs_a_number_of_its_measure_in_the_passages():
     canoe = "德元埤独木舟体验每人300元，适合亲子同游。"
     assert not could_answer("独木舟一次可以划多久？", [canoe], {"独木舟"})
     assert could_answer("独木舟一次可以划多久？", [canoe + "每趟约40分钟。"], {"独木舟"})
+    # A year is a date, not a number of years.
+    dated = "德元埤独木舟体验自113年1月起开放，2024年全年无休。"
+    assert not could_answer("独木舟一次可以划多久？", [dated], {"独木舟"})
     assert could_answer("重症的是多大的孩子？", ["重症个案为7个月大女婴。"], {"重症"})
 
 
