@@ -121,6 +121,8 @@ _MAX_HEADLINE_LINES = 3
 # columns body lines lack it too often to tell.
 _SUBTITLE_BAD_RE = re.compile(r"[，。、；：！？,;:!?（）()]")
 _SUBTITLE_MIN_MEASURE = 16
+# What a title or a quote holds is its own ("《列车毛古拉斯，要开了》创下2场秒杀完售纪录").
+_QUOTED_RE = re.compile(r"《[^《》]*》|「[^「」]*」|『[^『』]*』|“[^“”]*”")
 # Where lines are ragged, width tells a subtitle from a body line no more, and one
 # enumerating ("柳营义士路、后壁南80线路面平整完工新气象") is let through too: 88% of
 # subtitles pass then (84% without "、"), and 43% of first body lines at 18 (39%).
@@ -584,7 +586,9 @@ def _ends_headline(lines: list[_Line], i: int, *, ragged: bool = False) -> bool:
     return (
         not lines[i].blank_before
         and not (i + 1 < len(lines) and lines[i + 1].blank_before)
-        and not (_RAGGED_SUBTITLE_BAD_RE if ragged else _SUBTITLE_BAD_RE).search(text)
+        and not (_RAGGED_SUBTITLE_BAD_RE if ragged else _SUBTITLE_BAD_RE).search(
+            _QUOTED_RE.sub("", text)
+        )
         # A quote it opens and does not close goes on in the next line.
         and not _leaves_open(text)
         and not (i + 1 < len(lines) and breaks_word(text, lines[i + 1].text))

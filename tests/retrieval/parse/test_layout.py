@@ -294,6 +294,13 @@ def _issue_of(*articles: tuple[str, str]) -> list[Article]:
             "由县长与劳动部门负责人共同启动春安联检，检查全县工地的安全设施。",
             id="ragged-subtitle-enumerating",
         ),
+        # Punctuation inside a title in 《》 is the title's, not the sentence's.
+        pytest.param(
+            "ragged",
+            "夏至艺术节首档亲子版移动剧场  《列车毛古拉斯，要开了》创下2场秒杀完售纪录",
+            "",
+            id="quoted-title",
+        ),
         # A sentence over two lines ending with a full stop is the body's first paragraph.
         pytest.param(
             "w26-noblank",
