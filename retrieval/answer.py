@@ -609,11 +609,12 @@ def _asked_number(question: str, *, counts: bool = False) -> re.Pattern[str] | N
         units = _english_measure(question)
     if units is None:
         return None
-    others = "|".join(unit for unit in units.split("|") if unit != "年")
+    kinds = units.split("|")
+    others = "|".join(unit for unit in kinds if unit != "年")
     alternatives = (
         [rf"[\d零一二三四五六七八九十百千万两]\s*(?:多|余)?\s*(?:{others})"] if others else []
     )
-    if "年" in units.split("|"):
+    if "年" in kinds:
         alternatives.append(_YEARS)
     return re.compile("|".join(alternatives), re.I)
 

@@ -46,12 +46,12 @@ _NAME_SEPARATOR_RE = re.compile(r"[\s、]+")
 _NOT_A_BYLINE = frozenset({"待续", "未完待续", "续完"})
 ARTICLE_START_RE = re.compile(r"^本[报報][讯訊]")
 # Subheads inside an article: numbered, bulleted or bracketed.
-_NUMBERED = r"[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十\d]+[）)]|\d+[、.．]"
-_NUMBERED_RE = re.compile(f"^(?:{_NUMBERED})")
-_ITEM_NUMBER_RE = re.compile(
-    r"^(?:(?P<han>[一二三四五六七八九十]+)[、.．]|[（(](?P<bracketed>[一二三四五六七八九十\d]+)[）)]"
-    r"|(?P<digits>\d+)[、.．])"
+# (Each style of number is a named group: see next_item.)
+_NUMBERED = (
+    r"(?P<han>[一二三四五六七八九十]+)[、.．]|[（(](?P<bracketed>[一二三四五六七八九十\d]+)[）)]"
+    r"|(?P<digits>\d+)[、.．]"
 )
+_NUMBERED_RE = re.compile(f"^(?:{_NUMBERED})")
 SUBHEAD_RE = re.compile(rf"^(?:{_NUMBERED}|[◆●■★※•▲△◎○□【]|第[一二三四五六七八九十\d]+[章节部分])")
 # "活动地点：新营文化中心" or "报名方式：" inside an article.
 _LABEL_RE = re.compile(
@@ -178,7 +178,7 @@ def is_item_or_label(text: str) -> bool:
 def next_item(previous: str, following: str) -> bool:
     """Whether ``following`` is numbered as the item after ``previous`` ("一、…" then
     "二、…", "（2）" then "（3）"): what lies between them is the first one's text."""
-    first, second = _ITEM_NUMBER_RE.match(previous), _ITEM_NUMBER_RE.match(following)
+    first, second = _NUMBERED_RE.match(previous), _NUMBERED_RE.match(following)
     if not first or not second or first.lastgroup != second.lastgroup:
         return False
     value, after = page_numeral(first[first.lastgroup]), page_numeral(second[second.lastgroup])

@@ -609,8 +609,11 @@ def _opens_article(lines: list[_Line], i: int) -> bool:
     end with "！" or "？" ("2024灯会美食市集招商，等你来加入！").
     """
     text = lines[i].text
+    after_closing = (
+        i > 0 and _is_closing_line(lines[i - 1].text) and bool(HAN_RE.search(lines[i - 1].text))
+    )
     return (
-        (i == 0 or (_is_closing_line(lines[i - 1].text) and bool(HAN_RE.search(lines[i - 1].text))))
+        (i == 0 or after_closing)
         and not lines[i].indented
         and (is_headline_like(text) or (text[-1] in "！？!?" and is_headline_like(text[:-1])))
     )
@@ -652,6 +655,7 @@ def _ends_split_headline(
         return False
     if len(second.text) <= len(first.text) + 1 and second.width < measure:
         return True
+    ragged = _slack(measure, wide_end) > _FULL_SLACK
     # (Under a subhead, "数量：10艘" is a label of the list it opens.)
     if (
         _SPEAKER_RE.match(second.text)
@@ -664,7 +668,7 @@ def _ends_split_headline(
     # end lets a subtitle with punctuation in it run on into the body too; one that
     # stops short of the narrow end itself is the headline's.
     if (
-        _slack(measure, wide_end) > _FULL_SLACK
+        ragged
         and i + 1 < len(lines)
         and second.width + _first_word_width(lines[i + 1].text) <= measure - _FULL_SLACK
     ):
@@ -673,7 +677,7 @@ def _ends_split_headline(
         measure >= _SUBTITLE_MIN_MEASURE
         and first.width + _first_word_width(second.text) < measure  # short, not cut
         and bool(HAN_RE.search(first.text))
-        and _ends_headline(lines, i, ragged=_slack(measure, wide_end) > _FULL_SLACK)
+        and _ends_headline(lines, i, ragged=ragged)
     )
 
 

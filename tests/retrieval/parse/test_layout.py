@@ -333,12 +333,25 @@ def test_a_label_under_a_bracketed_subhead_is_no_subtitle() -> None:
         assert [a.headline for a in parsed] == [a.headline for a in articles]
 
 
-def test_a_headline_line_that_opens_a_quote_goes_on() -> None:
-    # The column broke the headline inside 「…」, between two words and before a comma:
-    # the quote it leaves open carries it on into the next line.
+@pytest.mark.parametrize(
+    ("head", "width"),
+    [
+        # The column broke the headline inside 「…」, between two words and before a
+        # comma: the quote it leaves open carries it on into the next line.
+        pytest.param(
+            ["【公告】台南市政府113年「公务客语", "认证班」报名开始啰！欢迎踊跃报名参加"],
+            18,
+            id="open-quote",
+        ),
+        # The engine broke the headline at the space before "！": no line starts with one.
+        pytest.param(
+            ["灯会本周末参观人次可望破1000万", "！安平灯区祭出三大好康！！！"], 12, id="exclamation"
+        ),
+    ],
+)
+def test_a_headline_line_the_column_cut_goes_on(head: list[str], width: int) -> None:
     first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
-    head = ["【公告】台南市政府113年「公务客语", "认证班」报名开始啰！欢迎踊跃报名参加"]
-    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=18))
+    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=width))
     assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
 
 
@@ -349,14 +362,6 @@ def test_a_headline_at_the_top_of_the_text_may_fill_the_column() -> None:
     second = ["西营镇大棚蔬菜喜获丰收"], PLAIN_SECOND, "赵磊"
     articles = split_articles(_closed_issue((head, PLAIN_FIRST, "王建国"), second, width=18))
     assert [_squash(a.headline) for a in articles] == ["".join(head), "西营镇大棚蔬菜喜获丰收"]
-
-
-def test_a_line_starting_with_an_exclamation_mark_goes_on_from_the_one_before() -> None:
-    # The engine broke the headline at the space before "！": no line starts with one.
-    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
-    head = ["灯会本周末参观人次可望破1000万", "！安平灯区祭出三大好康！！！"]
-    articles = split_articles(_closed_issue(first, (head, PLAIN_SECOND, "赵磊"), width=12))
-    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", "".join(head)]
 
 
 def test_lines_set_apart_under_a_headline_are_the_start_of_its_article() -> None:
