@@ -507,3 +507,22 @@ def test_a_neighbour_scoring_almost_as_well_as_the_best_sentence_is_quoted_too()
     assert quote == sentences[0] + sentences[1]
     quote = select_quote("志工服务站在哪？", "".join(sentences), similarity=[1.0, 0.5, 0.0])
     assert quote == sentences[0]
+
+
+def test_a_description_question_quotes_more_than_one_short_sentence():
+    # An answer to "为什么" or "有什么特点" runs over sentences: under 120 characters,
+    # the quote grows by the neighbour closer in meaning (here the one before).
+    sentences = [
+        "比赛开始前天气还算晴朗，排位赛垫底的其他车手都换上了干胎，只有他一个人坚持使用中性胎上场，"
+        "被许多人看作一场不折不扣的赌博，连车队经理也捏了一把汗。",
+        "开赛后突然下起大雨，多数赛车不得不进站换胎而落在后面，没有进站的赛车也因速度劣势被超越，"
+        "温克霍克因此一度领先，最多时领先了三十多秒。",
+        "这场比赛最后由阿隆索夺得冠军，马萨获得亚军，韦伯获得季军，车队积分榜的前三名也因此重新排列。",
+    ]
+    text = "".join(sentences)
+    similarity = [0.9, 1.0, 0.5]
+    quote = select_quote("温克霍克为什么一度领先？", text, similarity=similarity)
+    assert quote == sentences[0] + sentences[1]
+    # A question asking for no description keeps the one sentence holding its words.
+    quote = select_quote("温克霍克一度领先了吗？", text, similarity=similarity)
+    assert quote == sentences[1]
