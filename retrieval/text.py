@@ -31,6 +31,14 @@ CLOSING = frozenset(")）」』”’》〉】〕]}")
 _SPACES_RE = re.compile(r" +")
 # Characters on either side of a line break that jieba reads to cut the words there.
 _WORD_CONTEXT = 6
+# A number at the end of a line whose unit starts the next ("…停车需求，113" / "年4月4日
+# 当天…") was cut by the column: in the corpus no paragraph or headline ending in a digit
+# is followed by one starting with these (the paragraphs after one start with "台南",
+# "周五", "活动", "日本", …, which are left out: 日, 周, 天, 时, 台, 位, 户).
+_NUMBER_END_RE = re.compile(r"\d$")
+_UNIT_START_RE = re.compile(
+    r"[年月号元万亿个名人次件座间米吨辆场届项%％]|公(?:里|尺|顷|斤|分|吨)|小时|分钟"
+)
 
 
 def char_width(char: str) -> float:
@@ -119,10 +127,13 @@ def breaks_word(left: str, right: str) -> bool:
         right: The line after it.
 
     Returns:
-        True when jieba cuts a word across the break; False when either side does not
-        meet it with a Chinese character.
+        True when jieba cuts a word across the break, or a number is cut from its unit
+        ("113" / "年4月"); otherwise False when either side does not meet it with a
+        Chinese character.
     """
     before, after = left.rstrip()[-_WORD_CONTEXT:], right.lstrip()[:_WORD_CONTEXT]
+    if _NUMBER_END_RE.search(before) and _UNIT_START_RE.match(after):
+        return True
     if not (before and after and HAN_RE.match(before[-1]) and HAN_RE.match(after[0])):
         return False
     text = before + after

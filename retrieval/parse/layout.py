@@ -648,12 +648,14 @@ def _ends_split_headline(
         and not full[i - 1]
         and not second.blank_before
         and not second.indented
+        and not ARTICLE_START_RE.match(second.text)  # "本报讯" opens the body
         and not (i + 1 < len(lines) and breaks_word(second.text, lines[i + 1].text))
         and is_headline_like(first.text)
         and not is_item_or_label(first.text)
     ):
         return False
-    if len(second.text) <= len(first.text) + 1 and second.width < measure:
+    # (Counted without OCR's stray spaces: "清明扫墓 好停车，路边停车不 收费".)
+    if _letters(second.text) <= _letters(first.text) + 1 and second.width < measure:
         return True
     ragged = _slack(measure, wide_end) > _FULL_SLACK
     # (Under a subhead, "数量：10艘" is a label of the list it opens.)
@@ -679,6 +681,10 @@ def _ends_split_headline(
         and bool(HAN_RE.search(first.text))
         and _ends_headline(lines, i, ragged=ragged)
     )
+
+
+def _letters(text: str) -> int:
+    return len(text) - text.count(" ")
 
 
 def _slack(narrow_end: float, wide_end: float) -> float:

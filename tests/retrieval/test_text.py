@@ -50,3 +50,8 @@ def test_a_line_break_inside_a_word_is_told_from_one_between_words():
     assert not breaks_word("FOODEX", "JAPAN 2024")
     assert not breaks_word("报名资格：", "年满18周岁")
     assert not breaks_word("", "台南")
+    # A number cut from its unit ran on; a paragraph ending in a number starts no unit.
+    assert breaks_word("为因应民众清明扫墓停车需求，113", "年4月4日当天南市")
+    assert breaks_word("今年报名人数达2", "万3,611人")
+    assert not breaks_word("迎接台南400", "台南市政府今")
+    assert not breaks_word("共庆台南400", "日本团体也来共襄盛举")  # 日本, 日前: 日 left out
