@@ -35,7 +35,6 @@ _WORD_CONTEXT = 6
 # 当天…") was cut by the column: in the corpus no paragraph or headline ending in a digit
 # is followed by one starting with these (the paragraphs after one start with "台南",
 # "周五", "活动", "日本", …, which are left out: 日, 周, 天, 时, 台, 位, 户).
-_NUMBER_END_RE = re.compile(r"\d$")
 _UNIT_START_RE = re.compile(
     r"[年月号元万亿个名人次件座间米吨辆场届项%％]|公(?:里|尺|顷|斤|分|吨)|小时|分钟"
 )
@@ -132,7 +131,7 @@ def breaks_word(left: str, right: str) -> bool:
         Chinese character.
     """
     before, after = left.rstrip()[-_WORD_CONTEXT:], right.lstrip()[:_WORD_CONTEXT]
-    if _NUMBER_END_RE.search(before) and _UNIT_START_RE.match(after):
+    if before[-1:].isdigit() and _UNIT_START_RE.match(after):
         return True
     if not (before and after and HAN_RE.match(before[-1]) and HAN_RE.match(after[0])):
         return False

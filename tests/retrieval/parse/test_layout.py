@@ -643,31 +643,32 @@ def test_any_wrapping_parses_back_to_the_same_articles(
     ]
 
 
-def test_a_body_line_ending_in_a_number_cut_from_its_unit_is_no_headline_half() -> None:
-    # The headline almost fills the 16-character column; the body's first line, no
-    # longer and short of the column by half a character, looks like a headline's
-    # second half, but its "1" was cut from "月起": the line ran on.
+@pytest.mark.parametrize(
+    ("headline", "lead"),
+    [
+        # The headline almost fills the 16-character column; the body's first line, no
+        # longer and short of the column by half a character, looks like a headline's
+        # second half, but its "1" was cut from "月起": the line ran on.
+        pytest.param(
+            "清明扫墓好停车，路边停车不收费",
+            "为因应民众清明节扫墓停车需求，1月起南市路边停车格位将暂停收费1日。",
+            id="number-cut-from-its-unit",
+        ),
+        # OCR's spaces inside the headline ("清明扫墓 好停车") are no characters of it:
+        # the body's first line, two characters longer, is no second half of it (a
+        # headline's second half is no longer than its first).
+        pytest.param(
+            "清明扫墓 好停车，路边停车不 收费",
+            "为因应民众清明扫墓停车需求，4/1至4/4南市路边停车格位将暂停收费。",
+            id="stray-spaces",
+        ),
+    ],
+)
+def test_a_body_line_as_long_as_the_headline_is_no_second_half_of_it(
+    headline: str, lead: str
+) -> None:
     first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
-    body = (
-        "为因应民众清明节扫墓停车需求，1月起南市路边停车格位将暂停收费1日。",
-        "同时，交通局南门路缴费处暂停服务1日，请洽公民众注意。",
-    )
-    second = ["清明扫墓好停车，路边停车不收费"], body, "赵磊"
-    articles = split_articles(_closed_issue(first, second, width=16))
-    assert [a.headline for a in articles] == ["老旧小区改造开工", "清明扫墓好停车，路边停车不收费"]
-    assert _squash(articles[1].body) == _squash("".join(body))
-
-
-def test_stray_spaces_do_not_lengthen_a_headline_line() -> None:
-    # OCR's spaces inside the headline ("清明扫墓 好停车") are no characters of it: the
-    # body's first line, two characters longer, is no second half of it (a headline's
-    # second half is no longer than its first).
-    first = ["老旧小区改造开工"], PLAIN_FIRST, "王建国"
-    body = (
-        "为因应民众清明扫墓停车需求，4/1至4/4南市路边停车格位将暂停收费。",
-        "同时，交通局南门路缴费处暂停服务1日，请洽公民众注意。",
-    )
-    second = ["清明扫墓 好停车，路边停车不 收费"], body, "赵磊"
-    articles = split_articles(_closed_issue(first, second, width=16))
-    assert _squash(articles[1].headline) == "清明扫墓好停车，路边停车不收费"
+    body = (lead, "同时，交通局南门路缴费处暂停服务1日，请洽公民众注意。")
+    articles = split_articles(_closed_issue(first, ([headline], body, "赵磊"), width=16))
+    assert [_squash(a.headline) for a in articles] == ["老旧小区改造开工", _squash(headline)]
     assert _squash(articles[1].body) == _squash("".join(body))
