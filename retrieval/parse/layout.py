@@ -99,6 +99,11 @@ _WIDE_END = 0.97  # ... and the wide end, over lines whose last character cannot
 # Punctuation that may not start a line hangs past the column's end instead.
 _HANGING = frozenset("，。、；：？！）」』”’》〉】〕…—%,.;:?!)]}·")
 _NO_LINE_START = _HANGING - frozenset("…—·")  # (a dash or an ellipsis may open a line)
+# A line opening with one character and an exclamation or question mark holds the end of
+# the sentence the line before cut ("…鸣枪开" / "跑！小选手…"), where jieba does not know
+# the word (开跑) to see the cut. (Headlines open with such an exclamation: "贺！台南市…";
+# a headline's first line filled by the column is not followed by one.)
+_CUT_SENTENCE_TAIL_RE = re.compile(rf"[{HAN}][！？!?]")
 _FENCE = 1.5  # Tukey's: widths beyond the upper quartile by 1.5 interquartile ranges
 _OVERWIDE = 1.0  # a line a character wider than the column is set in another measure
 _LATIN_RUN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,:/%+\-@&#=?]*")
@@ -547,7 +552,8 @@ def _headline_after_closing(
 
     The headline ends at its first line that ends between two words: one that ends
     inside a word ("…于台北、台" / "南二地举行…"), leaves a quote open or comes before
-    a line starting with "！" was broken by the column and runs on. So does a first
+    a line starting with "！" or with a sentence's last character ("跑！") was broken by
+    the column and runs on. So does a first
     line that fills the column when the next one reads as a headline's last line
     (:func:`_ends_headline`): "民政局姜局长代表黄伟哲市长率团赴陆军" /
     "203旅探视94年次1年役期首梯新训役男". None when line ``i`` opens no article
@@ -566,6 +572,7 @@ def _headline_after_closing(
         and (
             breaks_word(lines[end].text, lines[end + 1].text)
             or lines[end + 1].text[0] in _NO_LINE_START
+            or _CUT_SENTENCE_TAIL_RE.match(lines[end + 1].text)
             or _leaves_open("".join(line.text for line in lines[i : end + 1]))
             or (end == i and fills and _ends_headline(lines, end + 1))
         )

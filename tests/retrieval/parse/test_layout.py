@@ -347,6 +347,13 @@ def test_a_label_under_a_bracketed_subhead_is_no_subtitle() -> None:
         pytest.param(
             ["灯会本周末参观人次可望破1000万", "！安平灯区祭出三大好康！！！"], 12, id="exclamation"
         ),
+        # The column cut "开跑", a word jieba does not know: a line opening with one
+        # character and "！" holds the end of the sentence the line before cut.
+        pytest.param(
+            ["台南市马拉松接力班际对抗赛鸣枪开", "跑！小选手齐心戮力跑出团队向心力"],
+            16,
+            id="sentence-tail",
+        ),
     ],
 )
 def test_a_headline_line_the_column_cut_goes_on(head: list[str], width: int) -> None:
