@@ -150,6 +150,8 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
     files give the same page (``2024-03-01_03.pdf`` and its OCR'd
     ``2024-03-01_03.txt``), the first one in name order that can be read is used, the
     others are reported, and an unreadable one is not reported when the other one serves.
+    Page images are OCR'd together, so that the characters the engine was unsure of are
+    read as the rest of the issue reads them (:func:`retrieval.parse.ocr.ocr_image_files`).
 
     Args:
         paths: The files of one issue.
@@ -166,6 +168,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
     if len(paths) == 1 and _page_name(paths[0]) is None:
         return read_issue(paths[0]), []
     key, pages = _issue_pages(paths)
+    scans = _scanned([files[0] for files in pages.values()])
     articles: list[Article] = []
     read: list[_File] = []
     skipped: list[BadFileError] = []
@@ -179,7 +182,7 @@ def read_issue_files(paths: Sequence[Path]) -> tuple[Issue, list[BadFileError]]:
                 )
                 continue
             try:
-                file = _read_file(path)
+                file = _read_file(path, scans.get(path))
                 articles = _articles(file, page, articles)
             except BadFileError as err:
                 failed.append(err)
@@ -270,14 +273,34 @@ class _File:
         return self.path.suffix.lower() == _MARKDOWN_SUFFIX and any(map(has_headings, self.pages))
 
 
-def _read_file(path: Path) -> _File:
+def _scanned(paths: list[Path]) -> dict[Path, list[str] | BadFileError]:
+    """The page images among ``paths`` OCR'd together (see
+    :func:`retrieval.parse.ocr.ocr_image_files`): each one's pages, or its error."""
+    images = [path for path in paths if path.suffix.lower() in _IMAGE_SUFFIXES]
+    if not images:
+        return {}
+    # Imported here: OCR loads Pillow and NumPy, which take a noticeable time to load;
+    # text-only runs never need them.
+    from retrieval.parse.ocr import ocr_image_files
+
+    return ocr_image_files(images)
+
+
+def _ocr(path: Path) -> list[str]:
+    # Imported here: OCR loads Pillow and NumPy, and PDFs pdfplumber, which take a
+    # noticeable time to load; text-only runs never need them.
+    from retrieval.parse.ocr import ocr_images, ocr_pdf
+
+    return ocr_pdf(path) if path.suffix.lower() == _PDF_SUFFIX else ocr_images([path])
+
+
+def _read_file(path: Path, scanned: list[str] | BadFileError | None = None) -> _File:
+    """Read a file; ``scanned``: a page image's pages, or its error, OCR'd already."""
+    if isinstance(scanned, BadFileError):
+        raise scanned
     suffix = path.suffix.lower()
     if suffix in _IMAGE_SUFFIXES or suffix == _PDF_SUFFIX:
-        # Imported here: OCR loads Pillow and NumPy, and PDFs pdfplumber, which take a
-        # noticeable time to load; text-only runs never need them.
-        from retrieval.parse.ocr import ocr_images, ocr_pdf
-
-        pages = ocr_pdf(path) if suffix == _PDF_SUFFIX else ocr_images([path])
+        pages = scanned if scanned is not None else _ocr(path)
         if not any(page.strip() for page in pages):
             what = "no text layer, and" if suffix == _PDF_SUFFIX else "an image, but"
             raise BadFileError(path, f"{what} OCR found no text in it")
