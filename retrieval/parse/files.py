@@ -279,14 +279,13 @@ def _scanned(paths: list[Path]) -> dict[Path, list[str] | BadFileError]:
     images = [path for path in paths if path.suffix.lower() in _IMAGE_SUFFIXES]
     if not images:
         return {}
-    # Imported here: OCR loads Pillow and NumPy, which take a noticeable time to load;
-    # text-only runs never need them.
-    from retrieval.parse.ocr import ocr_image_files
+    from retrieval.parse.ocr import ocr_image_files  # imported here: see _ocr
 
     return ocr_image_files(images)
 
 
 def _ocr(path: Path) -> list[str]:
+    """A scanned file's pages: a PDF's text layer where it has one, else OCR."""
     # Imported here: OCR loads Pillow and NumPy, and PDFs pdfplumber, which take a
     # noticeable time to load; text-only runs never need them.
     from retrieval.parse.ocr import ocr_images, ocr_pdf

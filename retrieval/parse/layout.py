@@ -553,11 +553,10 @@ def _headline_after_closing(
     The headline ends at its first line that ends between two words: one that ends
     inside a word ("…于台北、台" / "南二地举行…"), leaves a quote open or comes before
     a line starting with "！" or with a sentence's last character ("跑！") was broken by
-    the column and runs on. So does a first
-    line that fills the column when the next one reads as a headline's last line
-    (:func:`_ends_headline`): "民政局姜局长代表黄伟哲市长率团赴陆军" /
-    "203旅探视94年次1年役期首梯新训役男". None when line ``i`` opens no article
-    (:func:`_opens_article`).
+    the column and runs on. So does a first line that fills the column when the next
+    one reads as a headline's last line (:func:`_ends_headline`):
+    "民政局姜局长代表黄伟哲市长率团赴陆军" / "203旅探视94年次1年役期首梯新训役男".
+    None when line ``i`` opens no article (:func:`_opens_article`).
     """
     if not _opens_article(lines, i):
         return None
