@@ -445,21 +445,17 @@ class _RunnerUps:
             steps = np.flatnonzero(np.r_[True, best[1:] != best[:-1]] & ~np.isin(best, ignored))
             if len(steps) != len(text):
                 continue
+            rows = probs[steps]
+            firsts = best[steps]
+            two = np.argpartition(rows, -2, axis=1)[:, -2:]  # the two likeliest, unordered
+            seconds = np.where(two[:, 1] == firsts, two[:, 0], two[:, 1])
+            p = rows[np.arange(len(steps)), firsts]
+            q = rows[np.arange(len(steps)), seconds]
             close: dict[int, _Choices] = {}
-            for position, step in enumerate(steps.tolist()):
-                first = int(best[step])
-                if not HAN_RE.fullmatch(characters[first]):
-                    continue
-                odds = probs[step].copy()
-                odds[first] = -1.0
-                second = int(odds.argmax())
-                if odds[second] >= _RUNNER_UP * probs[step, first] and HAN_RE.fullmatch(
-                    characters[second]
-                ):
-                    close[position] = (
-                        (characters[first], float(probs[step, first])),
-                        (characters[second], float(odds[second])),
-                    )
+            for position in np.flatnonzero(q >= _RUNNER_UP * p).tolist():
+                first, second = characters[firsts[position]], characters[seconds[position]]
+                if HAN_RE.fullmatch(first) and HAN_RE.fullmatch(second):
+                    close[position] = ((first, float(p[position])), (second, float(q[position])))
             if close:
                 self.found[text] = close
         return lines, words
