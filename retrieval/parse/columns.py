@@ -42,6 +42,9 @@ _INDENT = (2, 4)
 _INDENT_TEXT = "\u3000\u3000"  # how a paragraph's indent is printed
 _CLOSING_MARKS = "）)」』”"  # may follow a sentence's end ("。」"), or end a closing line
 _FULL = 0.8  # a line this share of its column's median width runs on to the next
+# A line this many times its column's median width is set in smaller type to fit (a
+# headline's line too long for the column): ``pdftotext`` leaves blank rows beside it.
+_SMALLER = 1.25
 # Column text is wrapped prose: most of a column's lines hold many letters (Chinese
 # characters, or Hangul or Latin in an article in another language). A table of names
 # and telephone numbers is not read column by column.
@@ -200,7 +203,11 @@ def _read_band(band: list[list[str]]) -> list[str]:
     a line in other type, where they parted a headline's two lines in the benchmark's
     PDFs (its first line read as a section label). They go from each column whose text
     runs on through them, and stay in the others, where they may stand for the column's
-    own gap (after a headline that stops short, or a paragraph's end).
+    own gap (after a headline that stops short, or a paragraph's end). A line wider than
+    its column's lines is that line in other type, set smaller to fit: the rows beside it
+    are its own, not its column's gap, even after a sentence's end ("…3月5日开跑！" /
+    "8所新建幼儿园成为招生新亮点"); a gap of the column's own would be rows blank in it
+    alone, below them.
     Then the rows blank in every column at the band's foot are the page's margin and go,
     and blank lines at a column's foot stand for one (its text ended above, beside
     another column's).
@@ -210,11 +217,12 @@ def _read_band(band: list[list[str]]) -> list[str]:
 
     def runs_through(column: list[str], top: int, end: int, width: float) -> bool:
         above = column[top - 1]
+        wide = text_width(above)
         return (
             end < rows
             and bool(above and column[end])
-            and not _ends_paragraph(above)
-            and text_width(above) >= _FULL * width
+            and wide >= _FULL * width
+            and (not _ends_paragraph(above) or wide >= _SMALLER * width)
         )
 
     blank = [not any(column[row] for column in band) for row in range(rows)]

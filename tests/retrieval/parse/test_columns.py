@@ -139,6 +139,15 @@ def test_a_row_blank_in_every_column_between_their_text_is_no_gap() -> None:
     middle, right = [*MIDDLE[:4], "", *MIDDLE[4:]], [*RIGHT[:4], "", *RIGHT[4:]]
     lines = read_columns(_side_by_side(LEFT, middle, right)).split("\n")
     assert lines[: len(LEFT)] == LEFT
+    # A line wider than its column is in smaller type, set to fit: the row beside it is
+    # its own, not a gap, even after a sentence's end.
+    head = ["幼囡仔来读册！全县公办幼儿园新生入园3月5日开跑！", "8所新建幼儿园成为招生新亮点"]
+    left, middle = [*LEFT[:3], "", *LEFT[3:]], [*MIDDLE[:3], "", *MIDDLE[3:]]
+    right = [*RIGHT[:2], head[0], "", head[1], "", *RIGHT[2:]]
+    lines = read_columns(_side_by_side(left, middle, right)).split("\n")
+    assert lines[: len(LEFT) + len(MIDDLE)] == [*LEFT, *MIDDLE]
+    at = lines.index(head[0])
+    assert lines[at : at + 3] == [*head, ""]
 
 
 def test_text_without_columns_is_left_as_it_is() -> None:
