@@ -2,8 +2,8 @@
 
 Usage:
     python benchmarks/ocr_render.py [--issue 2024-01-01] [--corpus ../shared/corpus]
-        [--articles 6] [--columns 3] [--traditional] [--photo] [--pictures] [--seed 0]
-        [--out DIR]
+        [--articles 6] [--columns 3] [--traditional] [--photo] [--pictures] [--modules]
+        [--seed 0] [--out DIR]
 
 The corpus is plain text; scanned issues are not. This module typesets articles the way
 a county paper prints them, so that the OCR path (:mod:`retrieval.parse.ocr`) can be
@@ -23,7 +23,11 @@ screen of 85 lines an inch, as newsprint is screened) a column wide and 7–12 l
 high, with its credit ("（记者 王小明 摄）") in smaller type under it. Credits are page
 furniture, so they are not part of the page's text. With ``photo`` and ``curl``, the
 sheet does not lie flat: its lines bow along a parabola over the page's width (by up to
-2–3° at the edges), and the photo is a little out of focus.
+2–3° at the edges), and the photo is a little out of focus. With ``modules``, the pages
+are made up as most papers' are, of modules rather than one flow down the columns: each
+article a rectangle one to three columns wide, its headline across it, its news photo
+(with ``pictures``) across it under the headline, its text in columns of equal length,
+the modules side by side in strips down the page.
 
 ``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
 pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
@@ -46,6 +50,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
@@ -68,6 +73,9 @@ _NO_LINE_END = set("（《「『“‘([")
 _PICTURE_SHARE = 0.5  # of the articles print a photo
 _PICTURE_LINES = (7, 12)  # its height, in body lines
 _SCREEN_LPI = 85  # halftone screen ruling of newsprint, lines per inch
+# An article's body shorter than these (characters) spans one, two columns of a module;
+# a longer one three (or the page's width, if narrower).
+_MODULE_SPANS = ((500, 1), (850, 2))
 _PHOTOGRAPHERS = ("王小明", "李华", "陈志明", "林美玲", "张伟", "黄建国")
 
 
@@ -105,6 +113,7 @@ def render_issue(
     photo: bool = False,
     pictures: bool = False,
     curl: bool = False,
+    modules: bool = False,
 ) -> list[Path]:
     """Typeset articles as the scanned pages of one issue and save them as PNG files
     (JPEG files for ``photo``).
@@ -124,6 +133,8 @@ def render_issue(
             docstring).
         curl: With ``photo``: the sheet does not lie flat, its lines bow (see the module
             docstring).
+        modules: Make pages up of modules, headlines and photos across an article's
+            columns, rather than flow articles down the columns (see the module docstring).
 
     Returns:
         The page files ``<issue>_<NN>.png`` or ``.jpg`` (NN from 01), in page order, which
@@ -143,6 +154,7 @@ def render_issue(
         photo=photo,
         pictures=pictures,
         curl=curl,
+        modules=modules,
     )
     for number, page in enumerate(pages, start=1):
         path = out_dir / f"{issue}_{number:02d}.{'jpg' if photo else 'png'}"
@@ -164,6 +176,7 @@ def typeset(
     photo: bool = False,
     pictures: bool = False,
     curl: bool = False,
+    modules: bool = False,
 ) -> list[Page]:
     """Typeset articles into pages, keeping the text printed on each (see :class:`Page`).
 
@@ -181,7 +194,9 @@ def typeset(
         articles = [(convert(head), convert(body)) for head, body in articles]
         paper = convert(paper)
     rng = random.Random(seed)
-    setter = _Setter(columns, page_mm, dpi, rng, _masthead_text(paper, issue))
+    setter = (_ModuleSetter if modules else _Setter)(
+        columns, page_mm, dpi, rng, _masthead_text(paper, issue)
+    )
     for headline, body in articles:
         paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
         # Drawn only for pictures: the pages of the other styles stay what they were.
@@ -249,16 +264,7 @@ class _Setter:
         if head_lines:
             if self.y > self.top:
                 self.y += self.pitch
-            centred = self.rng.random() < 0.5
-            for line in head_lines:
-                width = font.getlength(line)
-                x = self.column_x[self.column]
-                if centred:
-                    x += (self.column_width - width) / 2
-                self._draw().text((x, self.y), line, font=font, fill=0, stroke_width=1)
-                self.y += round(size * 1.3)
-            self.pages[-1].lines.append("".join(head_lines))
-            self.y += self.pitch // 3
+            self._print_headline(head_lines, font, self.column_x[self.column], self.column_width)
         for number, paragraph in enumerate(paragraphs):
             if picture and number == 1:
                 self._picture()
@@ -266,13 +272,26 @@ class _Setter:
             for line, last in _lines(_INDENT + paragraph, self.body, self.column_width):
                 if self.y + self.size > self.bottom:
                     self._next_column()
-                self._justify(line, justified=not last)
+                self._justify(line, self.column_x[self.column], self.y, justified=not last)
                 if self.open_item is None:
                     self.pages[-1].lines.append("")
                     self.open_item = len(self.pages[-1].lines) - 1
                 self.pages[-1].lines[self.open_item] += line.strip("\u3000")
                 self.y += self.pitch
         self.open_item = None
+
+    def _print_headline(
+        self, lines: list[str], font: ImageFont.FreeTypeFont, x0: int, width: int
+    ) -> None:
+        """A headline's lines at (``x0``, ``y``), left or centred within ``width``."""
+        centred = self.rng.random() < 0.5
+        pitch = round(font.size * 1.3)
+        for line in lines:
+            x = x0 + (width - font.getlength(line)) / 2 if centred else x0
+            self._draw().text((x, self.y), line, font=font, fill=0, stroke_width=1)
+            self.y += pitch
+        self.pages[-1].lines.append("".join(lines))
+        self.y += self.pitch // 3
 
     def _picture(self) -> None:
         """A news photo a column wide, with its credit under it, where the column has
@@ -282,15 +301,17 @@ class _Setter:
         credit_size = round(self.size * 0.8)
         if self.y + height + credit_size + 2 * self.pitch > self.bottom:
             return
-        x = self.column_x[self.column]
-        screen = self.dpi / _SCREEN_LPI
-        image = _halftone(self.column_width, height, screen, self.rng)
+        self._print_picture(self.column_x[self.column], self.column_width, height)
+
+    def _print_picture(self, x: int, width: int, height: int) -> None:
+        """A halftone ``width`` by ``height`` at (``x``, ``y``), its credit under it."""
+        credit_size = round(self.size * 0.8)
+        image = _halftone(width, height, self.dpi / _SCREEN_LPI, self.rng)
         self.pages[-1].image.paste(image, (x, self.y))
         self.y += height + self.pitch // 4
         font = ImageFont.truetype(str(FONT_FILE), credit_size)
         credit = f"（记者 {self.rng.choice(_PHOTOGRAPHERS)} 摄）"
-        width = font.getlength(credit)
-        self._draw().text((x + self.column_width - width, self.y), credit, font=font, fill=0)
+        self._draw().text((x + width - font.getlength(credit), self.y), credit, font=font, fill=0)
         self.y += credit_size + self.pitch // 2
 
     @property
@@ -330,9 +351,9 @@ class _Setter:
             self.pages[-1].lines.append("")
             self.open_item = 1
 
-    def _justify(self, line: str, *, justified: bool) -> None:
-        """Draw a line, its characters spread to fill the column unless it ends a paragraph."""
-        x0 = self.column_x[self.column]
+    def _justify(self, line: str, x0: int, y: int, *, justified: bool) -> None:
+        """Draw a line at (``x0``, ``y``), its characters spread to fill the column unless
+        it ends a paragraph."""
         widths = [self.body.getlength(char) for char in line]
         extra = self.column_width - sum(widths)
         # Latin words keep their letters together: the space goes between words and
@@ -346,8 +367,76 @@ class _Setter:
         for i, (char, width) in enumerate(zip(line, widths, strict=True)):
             if i in gap_set:
                 x += step
-            self._draw().text((x, self.y), char, font=self.body, fill=0)
+            self._draw().text((x, y), char, font=self.body, fill=0)
             x += width
+
+
+class _ModuleSetter(_Setter):
+    """Makes up pages of modules, as most papers are: each article a rectangle one or more
+    columns wide (by its length, see :data:`_MODULE_SPANS`), its headline across the top,
+    with ``pictures`` a news photo across it under the headline, and its text in columns
+    of equal length. Modules stand side by side in strips down the page, a line's space
+    between strips; one too long for what is left of the page fills it and goes on,
+    untitled, at the top of the next page, in as many columns.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.strip_bottom = 0  # the foot of the lowest module of the open strip
+
+    def article(self, headline: str, paragraphs: list[str], *, picture: bool = False) -> None:
+        length = sum(map(len, paragraphs))
+        span = min(next((n for most, n in _MODULE_SPANS if length < most), 3), self.columns)
+        width = self.column_x[span - 1] + self.column_width - self.column_x[0]
+        size = round(self.size * self.rng.choice((1.5, 1.7, 2.0)))
+        font = ImageFont.truetype(str(FONT_FILE), size)
+        head_lines = _wrap(headline, font, width - self.size) if headline else []
+        picture_height = self.rng.randint(*_PICTURE_LINES) * self.pitch if picture else 0
+        # A module opens with its headline, its photo and two lines in each column.
+        self._place(span, len(head_lines) * round(size * 1.3) + picture_height + 3 * self.pitch)
+        top = self.y
+        x0 = self.column_x[self.column]
+        if head_lines:
+            self._print_headline(head_lines, font, x0, width)
+        if picture_height:
+            self._print_picture(x0, width, picture_height)
+        lines = [
+            (number, line, last)
+            for number, paragraph in enumerate(paragraphs)
+            for line, last in _lines(_INDENT + paragraph, self.body, self.column_width)
+        ]
+        while True:
+            room = max((self.bottom - self.y - self.size) // self.pitch + 1, 1)
+            per_column = min(-(-len(lines) // span), room)
+            here, lines = lines[: span * per_column], lines[span * per_column :]
+            for i, (number, line, last) in enumerate(here):
+                x = self.column_x[self.column + i // per_column]
+                y = self.y + (i % per_column) * self.pitch
+                self._justify(line, x, y, justified=not last)
+                if i == 0 or number != here[i - 1][0]:  # a paragraph, or its part on a page
+                    self.pages[-1].lines.append("")
+                self.pages[-1].lines[-1] += line.strip("\u3000")
+            if not lines:
+                break
+            self._new_page()  # the rest at the top of the next page, in as many columns
+            self.y = self.strip_bottom = top = self.top
+        self.strip_bottom = max(self.strip_bottom, self.y + per_column * self.pitch)
+        self.column += span
+        self.y = top
+
+    def _place(self, span: int, height: int) -> None:
+        """Moves ``column`` and ``y`` to where a module ``span`` columns wide and at least
+        ``height`` high opens: beside the open strip's modules, else under them, else at
+        the top of a new page."""
+        while self.pages:
+            if self.column + span <= self.columns and self.y + height <= self.bottom:
+                return
+            if self.column == 0:
+                break
+            self.column, self.y = 0, self.strip_bottom + self.pitch  # a strip under it
+        self._new_page()
+        self.column, self.y = 0, self.top
+        self.strip_bottom = self.top
 
 
 def _halftone(width: int, height: int, screen: float, rng: random.Random) -> Image.Image:
@@ -507,6 +596,7 @@ def main() -> None:
     parser.add_argument("--photo", action="store_true", help="phone photos instead of scans")
     parser.add_argument("--pictures", action="store_true", help="news photos in the articles")
     parser.add_argument("--curl", action="store_true", help="with --photo: the sheet bowed")
+    parser.add_argument("--modules", action="store_true", help="articles as modules of columns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="where the pages go (default: a temp folder)")
     args = parser.parse_args()
@@ -524,6 +614,7 @@ def main() -> None:
         "photo": args.photo,
         "pictures": args.pictures,
         "curl": args.curl,
+        "modules": args.modules,
     }
     pages = typeset(articles, issue=args.issue, **options)
     out = args.out or Path(tempfile.mkdtemp(prefix="ocr_render-"))

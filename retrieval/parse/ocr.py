@@ -709,7 +709,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
         # Tiny boxes of a character or two are specks (or fragments of a glyph).
         if size >= _SPECK * body or len(_run_text(run.words)) > _SPECK_CHARS
     ]
-    blocks = pdf.reading_blocks(boxes, pdf.GUTTER * body)
+    blocks = pdf.reading_blocks(boxes, body)
     text = "\n\n".join("\n".join(pdf.block_paragraphs(block, body)) for block in blocks)
     return _NUMBER_POINT_RE.sub(".", _NUMBER_COMMA_RE.sub(",", text))
 

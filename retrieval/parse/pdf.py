@@ -16,7 +16,8 @@ articles printed side by side, so each page is laid out again from the positions
    the group above it, so it is read after the columns above it and before those below.
 3. Each block that cannot be cut any further is read top to bottom, and its lines are
    joined into paragraphs from their geometry: a paragraph goes on while the previous
-   line runs to the block's right edge, the next one is not indented, the font size
+   line runs to the block's right edge (from its left: not centred or set flush right,
+   as a photo's credit is), the next one is not indented, the font size
    stays the same and no extra space opens between them (edges are taken per text
    size, as a title's are not the text's). Lines set clearly larger than the page's
    body text are headlines: consecutive ones in a block are one headline (broken over
@@ -60,6 +61,10 @@ _SAME_ROW = 0.4  # glyph centres closer than this vertically are on one printed 
 _BAND_OVERLAP = 0.1  # rows overlapping less than this are in separate bands
 _INDENT = 0.5  # a line starting further right than this is indented (or centred)
 _SHORT = 1.0  # a line ending further left than this is the last one of its paragraph
+# A line starting further right than this, beyond a paragraph's indent of two characters,
+# is centred or set flush right (a photo's credit over a column): no paragraph runs on
+# from it.
+_SET_IN = 3.0
 _EXTRA_SPACE = 0.5  # more space than this above the usual leading starts a paragraph
 # Text this much larger than the body is a headline. Headlines are set at 1.3-2 times
 # the body (小二 and up over 五号); subheads, when larger at all, at 1.15 (小四).
@@ -197,7 +202,7 @@ def _page_text(glyphs: list[_Glyph]) -> str:
     ]
     return "\n".join(
         paragraph
-        for block in reading_blocks(segments, gutter)
+        for block in reading_blocks(segments, body)
         for paragraph in block_paragraphs(block, body)
     )
 
@@ -216,8 +221,8 @@ def _rows(glyphs: list[_Glyph]) -> list[list[_Glyph]]:
     return rows
 
 
-def _centre(glyph: _Glyph) -> float:
-    return (glyph.top + glyph.bottom) / 2
+def _centre(item: _Glyph | Box) -> float:
+    return (item.top + item.bottom) / 2
 
 
 def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[Box]:
@@ -250,10 +255,16 @@ def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[Box]:
     ]
 
 
-def reading_blocks(segments: list[Box], gutter: float) -> list[list[Box]]:
-    """The blocks of a region that cannot be cut any further, in reading order."""
+def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
+    """The blocks of a region that cannot be cut any further, in reading order.
+
+    Args:
+        segments: The segments of the region's printed lines.
+        body: The size of the page's body text, in the segments' units.
+    """
+    gutter, headline = GUTTER * body, HEADLINE_SIZE * body
     blocks: list[list[Box]] = []
-    for group in _groups(_bands(segments), gutter):
+    for group in _groups(_bands(segments), gutter, headline):
         cover = _coverage(((s.x0, s.x1) for s in group), gutter)
         # A single line with wide gaps (a masthead, a spaced-out title) stays one line.
         if len(cover) == 1 or len({s.row for s in group}) == 1:
@@ -264,7 +275,7 @@ def reading_blocks(segments: list[Box], gutter: float) -> list[list[Box]]:
         for segment in group:
             columns[bisect.bisect(cuts, (segment.x0 + segment.x1) / 2)].append(segment)
         for column in columns:
-            blocks.extend(reading_blocks(column, gutter))
+            blocks.extend(reading_blocks(column, body))
     return blocks
 
 
@@ -282,7 +293,13 @@ def _bands(segments: list[Box]) -> list[list[Box]]:
     return bands
 
 
-def _groups(bands: list[list[Box]], gutter: float) -> list[list[Box]]:
+def _only_headline(band: list[Box], headline: float) -> bool:
+    """Whether a band holds nothing but text set at least ``headline`` large: a headline
+    standing over lines of its own, not beside a column's lines."""
+    return all(segment.size >= headline for segment in band)
+
+
+def _groups(bands: list[list[Box]], gutter: float, headline: float) -> list[list[Box]]:
     """Consecutive bands merged while they share a gutter, or while neither has one.
 
     Lines of two columns side by side often fall into bands of their own (one per
@@ -290,19 +307,73 @@ def _groups(bands: list[list[Box]], gutter: float) -> list[list[Box]]:
     the column structure changes: at a line crossing the gutter, or where columns start
     under full-width text. Bands are merged from the bottom up: titles stand above their
     text, so a band that fits both the columns above and those below belongs below.
+
+    Most papers are made up of modules: each article a rectangle of a few columns, its
+    headline across them on lines of its own (see :func:`_only_headline`). Such a
+    headline opens what is under it: only its own lines above join its group, not the
+    last lines of the module above, which are that module's. A line of it that fits in
+    one of the columns under it (a second line centred) is still no line of that column,
+    and a wide space inside it ("…上梁  黄伟哲期待…") no gap between two headlines unless a
+    gutter of the text below runs on up through it (see :func:`_headline_lines`).
     """
     groups: list[list[Box]] = []
     cover: list[_Span] = []  # what the last group made covers
+    opened = False  # whether that group opens with a headline over lines of its own
     for band in reversed(bands):
+        alone = _only_headline(band, headline)
+        if alone:
+            band = _headline_lines(band, cover)
         band_cover = _coverage(((s.x0, s.x1) for s in band), gutter)
         union = _coverage([*cover, *band_cover], gutter)
-        if groups and (len(union) > 1 or (len(cover) == 1 and len(band_cover) == 1)):
+        shares = len(union) > 1 or (len(cover) == 1 and len(band_cover) == 1)
+        if alone and len(band_cover) == 1 < len(cover):
+            shares = False  # one headline over columns: not a line of one of them
+        if groups and shares and (alone or not opened):
             groups[-1].extend(band)
             cover = union
         else:
             groups.append(list(band))
             cover = band_cover
+        opened = alone
     return groups[::-1]
+
+
+def _headline_lines(band: list[Box], below: list[_Span]) -> list[Box]:
+    """A headline band's segments, those of each line joined again where no gutter of the
+    text ``below`` (its x-ranges) lies between them: the gap between two is then a wide
+    space inside one headline, not the space between the headlines of two columns."""
+    gutters = list(itertools.pairwise(below))
+    # Its printed lines: an OCR engine may give one line's pieces rows of their own.
+    lines: list[list[Box]] = []
+    for segment in sorted(band, key=_centre):
+        first = lines[-1][0] if lines else None
+        if first and _centre(segment) - _centre(first) <= _SAME_ROW * min(segment.size, first.size):
+            lines[-1].append(segment)
+        else:
+            lines.append([segment])
+    joined: list[Box] = []
+    for line in lines:
+        pieces: list[Box] = []
+        for segment in sorted(line, key=lambda s: s.x0):
+            last = pieces[-1] if pieces else None
+            if (
+                last is not None
+                and below
+                and not any(left[1] < segment.x0 and right[0] > last.x1 for left, right in gutters)
+            ):
+                pieces[-1] = Box(
+                    row=last.row,
+                    text=f"{last.text} {segment.text}",
+                    x0=last.x0,
+                    x1=max(last.x1, segment.x1),
+                    top=min(last.top, segment.top),
+                    bottom=max(last.bottom, segment.bottom),
+                    size=max(last.size, segment.size),
+                )
+            else:
+                pieces.append(segment)
+        joined += pieces
+    return joined
 
 
 def _coverage(spans: Iterable[_Span], gutter: float) -> list[_Span]:
@@ -346,7 +417,11 @@ def block_paragraphs(block: list[Box], body: float) -> list[str]:
         runs_on = (
             # A headline runs on over its lines whatever their length: they may be centred.
             size >= headline
-            or (above.x1 >= right[key] - _SHORT * size and below.x0 <= left[key] + _INDENT * size)
+            or (
+                above.x1 >= right[key] - _SHORT * size
+                and above.x0 <= left[key] + _SET_IN * size
+                and below.x0 <= left[key] + _INDENT * size
+            )
         )
         if same_size and near and runs_on:
             paragraphs[-1] += _seam(paragraphs[-1], below.text) + below.text

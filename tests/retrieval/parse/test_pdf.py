@@ -22,7 +22,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
-from retrieval.parse.pdf import extract_pages
+from retrieval.parse.pdf import Box, extract_pages, reading_blocks
 
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 FONT = "WenQuanYiZenHei"
@@ -265,6 +265,95 @@ def test_a_headline_over_two_lines_with_its_subtitle_is_one_heading(
         "县医院新门诊大楼投入使用 设有床位300张",
         "张三",
     )
+
+
+def test_modules_of_columns_each_under_its_headline(tmp_path: Path, font: str) -> None:
+    # Most papers are made up of modules, each article's headline across its columns.
+    # A's two columns stand beside an empty third, its first one a line longer; B's
+    # headline spans all three, with a wide space inside its first line and a second line
+    # that fits in the middle column below.
+    third = (WIDTH - 2 * MARGIN - 2 * GUTTER) / 3
+    x = [MARGIN + i * (third + GUTTER) for i in range(3)]
+    b_head = ("亚太国际棒球训练中心成棒主球场上梁", "黄伟哲期待台南的棒球", "梦早日实现")
+    pitch = 1.6 * BODY
+
+    def page(sheet: Sheet) -> None:
+        sheet.centred(40, 16, A_HEAD, centre=(x[0] + x[1] + third) / 2)
+        a_bottom = 70 + 7 * pitch
+        columns = [Column(x[0], 70, third, a_bottom), Column(x[1], 70, third)]
+        sheet.flow([*A_BODY[:-1], A_BODY[-1] + A_BYLINE], columns)
+        top = a_bottom + 2 * pitch
+        first = pdfmetrics.stringWidth(b_head[0], font, 16)
+        second = pdfmetrics.stringWidth(b_head[1], font, 16)
+        left = (WIDTH - first - 1.5 * 16 - second) / 2
+        sheet.line(left, top, 16, b_head[0])
+        sheet.line(left + first + 1.5 * 16, top, 16, b_head[1])
+        sheet.centred(top + 22, 16, b_head[2])
+        body_top, rows = top + 50, 5
+        columns = [Column(at, body_top, third, body_top + rows * pitch) for at in x]
+        sheet.flow([*B_BODY[:-1], B_BODY[-1] + B_BYLINE], columns)
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    first, second = read_issue(path).articles
+    assert (first.headline, first.body, first.author) == (A_HEAD, "\n".join(A_BODY), "张三")
+    headline = f"{b_head[0]} {b_head[1]}{b_head[2]}"
+    assert (second.headline, second.body, second.author) == (headline, "\n".join(B_BODY), "王五")
+
+
+def test_a_credit_set_flush_right_over_a_column_is_no_line_of_its_paragraph(
+    tmp_path: Path, font: str
+) -> None:
+    # A photo's credit over the second column, in the body's size as OCR measures it,
+    # with the paragraph of the first column running on under it.
+    credit = "（记者 王小明 摄）"
+
+    def page(sheet: Sheet) -> None:
+        sheet.centred(40, 18, A_HEAD)
+        right = MARGIN + COLUMN + GUTTER
+        width = pdfmetrics.stringWidth(credit, font, BODY)
+        sheet.line(right + COLUMN - width, 90, BODY, credit)
+        bottom = 90 + 2 * 1.6 * BODY
+        columns = [Column(MARGIN, 90, bottom=bottom), Column(right, 90 + 1.6 * BODY)]
+        sheet.flow([*A_BODY[:-1], A_BODY[-1] + A_BYLINE], columns)
+
+    path = write_pdf(tmp_path / "page.pdf", font, page)
+    [only] = read_issue(path).articles
+    assert (only.headline, only.body, only.author) == (A_HEAD, "\n".join(A_BODY), "张三")
+
+
+def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
+    # An OCR engine returns a headline's two halves, either side of its wide space, as
+    # lines of their own; they are one line of the headline all the same, and the last
+    # line of the module above (its first column's, beside the empty third) is not read
+    # after the headline.
+    def box(row: int, text: str, x0: float, top: float, size: float = 40.0) -> Box:
+        width = len(text) * size
+        return Box(row, text, x0, x0 + width, top, top + size, size)
+
+    x = [170.0, 910.0, 1640.0]  # three columns of 16 characters of 40 pixels
+    boxes = [
+        box(0, "上一篇的标题", 400, 100, 72),
+        *(box(1 + r, f"甲栏第{r}行", x[0], 200 + 62 * r) for r in range(4)),
+        *(box(5 + r, f"乙栏第{r}行", x[1], 200 + 62 * r) for r in range(3)),
+        box(8, "亚太国际棒球训练中心成棒主球场上梁", 210, 520, 72),
+        box(9, "黄伟哲期待台南的棒球", 1535, 521, 72),
+        box(10, "梦早日实现", 1060, 620, 72),
+        *(
+            box(11 + 3 * r + c, f"{'丙丁戊'[c]}栏第{r}行", x[c], 740 + 62 * r)
+            for r in range(3)
+            for c in range(3)
+        ),
+    ]
+    assert [
+        [b.text for b in sorted(block, key=lambda b: b.row)]
+        for block in reading_blocks(boxes, 40.0)
+    ] == [
+        ["上一篇的标题"],
+        [f"甲栏第{r}行" for r in range(4)],
+        [f"乙栏第{r}行" for r in range(3)],
+        ["亚太国际棒球训练中心成棒主球场上梁 黄伟哲期待台南的棒球", "梦早日实现"],
+        *([f"{c}栏第{r}行" for r in range(3)] for c in "丙丁戊"),
+    ]
 
 
 def test_text_printed_twice_for_bold_is_read_once(tmp_path: Path, font: str) -> None:
