@@ -80,6 +80,7 @@ REAL_OCR_STYLES = (
     "ocr-pictures",
     "ocr-curled",
     "ocr-modules",
+    "ocr-spreads",
 )
 # What each real-OCR style asks of the renderer, beyond the script.
 _RENDER_OPTIONS: dict[str, dict[str, object]] = {
@@ -87,6 +88,7 @@ _RENDER_OPTIONS: dict[str, dict[str, object]] = {
     "ocr-curled": {"photo": True, "curl": True},
     "ocr-pictures": {"pictures": True},
     "ocr-modules": {"modules": True, "pictures": True},
+    "ocr-spreads": {"modules": True, "pictures": True, "spread": True},
 }
 
 

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/ocr_render.py [--issue 2024-01-01] [--corpus ../shared/corpus]
         [--articles 6] [--columns 3] [--traditional] [--photo] [--pictures] [--modules]
-        [--seed 0] [--out DIR]
+        [--spread] [--seed 0] [--out DIR]
 
 The corpus is plain text; scanned issues are not. This module typesets articles the way
 a county paper prints them, so that the OCR path (:mod:`retrieval.parse.ocr`) can be
@@ -27,7 +27,8 @@ sheet does not lie flat: its lines bow along a parabola over the page's width (b
 are made up as most papers' are, of modules rather than one flow down the columns: each
 article a rectangle one to three columns wide, its headline across it, its news photo
 (with ``pictures``) across it under the headline, its text in columns of equal length,
-the modules side by side in strips down the page.
+the modules side by side in strips down the page. With ``spread``, each image holds two
+facing pages side by side, as an open paper is scanned or photographed.
 
 ``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
 pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
@@ -114,6 +115,7 @@ def render_issue(
     pictures: bool = False,
     curl: bool = False,
     modules: bool = False,
+    spread: bool = False,
 ) -> list[Path]:
     """Typeset articles as the scanned pages of one issue and save them as PNG files
     (JPEG files for ``photo``).
@@ -135,6 +137,7 @@ def render_issue(
             docstring).
         modules: Make pages up of modules, headlines and photos across an article's
             columns, rather than flow articles down the columns (see the module docstring).
+        spread: Two facing pages in each image, as a spread is scanned or photographed.
 
     Returns:
         The page files ``<issue>_<NN>.png`` or ``.jpg`` (NN from 01), in page order, which
@@ -155,6 +158,7 @@ def render_issue(
         pictures=pictures,
         curl=curl,
         modules=modules,
+        spread=spread,
     )
     for number, page in enumerate(pages, start=1):
         path = out_dir / f"{issue}_{number:02d}.{'jpg' if photo else 'png'}"
@@ -177,6 +181,7 @@ def typeset(
     pictures: bool = False,
     curl: bool = False,
     modules: bool = False,
+    spread: bool = False,
 ) -> list[Page]:
     """Typeset articles into pages, keeping the text printed on each (see :class:`Page`).
 
@@ -202,9 +207,12 @@ def typeset(
         # Drawn only for pictures: the pages of the other styles stay what they were.
         picture = pictures and rng.random() < _PICTURE_SHARE
         setter.article(headline.strip(), paragraphs, picture=picture)
+    pages = setter.pages
+    if spread:
+        pages = [_spread(pages[i : i + 2]) for i in range(0, len(pages), 2)]
     if photo:
-        return [_photograph(page, rng, curl=curl) for page in setter.pages]
-    return [_scan(page, rng) for page in setter.pages]
+        return [_photograph(page, rng, curl=curl) for page in pages]
+    return [_scan(page, rng) for page in pages]
 
 
 def _masthead_text(paper: str, issue: str) -> str:
@@ -515,6 +523,14 @@ def _is_latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
+def _spread(pages: list[Page]) -> Page:
+    """Two facing pages (or a last one alone) side by side in one image."""
+    image = Image.new("L", (sum(p.image.width for p in pages), pages[0].image.height), 255)
+    for number, page in enumerate(pages):
+        image.paste(page.image, (number * pages[0].image.width, 0))
+    return Page(image, [line for page in pages for line in page.lines])
+
+
 def _scan(page: Page, rng: random.Random) -> Page:
     """The page as a scanner returns it: toned paper, slightly rotated, soft, noisy."""
     image = page.image.rotate(rng.uniform(-0.4, 0.4), resample=Image.BICUBIC, fillcolor=255)
@@ -597,6 +613,7 @@ def main() -> None:
     parser.add_argument("--pictures", action="store_true", help="news photos in the articles")
     parser.add_argument("--curl", action="store_true", help="with --photo: the sheet bowed")
     parser.add_argument("--modules", action="store_true", help="articles as modules of columns")
+    parser.add_argument("--spread", action="store_true", help="two facing pages an image")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="where the pages go (default: a temp folder)")
     args = parser.parse_args()
@@ -615,6 +632,7 @@ def main() -> None:
         "pictures": args.pictures,
         "curl": args.curl,
         "modules": args.modules,
+        "spread": args.spread,
     }
     pages = typeset(articles, issue=args.issue, **options)
     out = args.out or Path(tempfile.mkdtemp(prefix="ocr_render-"))

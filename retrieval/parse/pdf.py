@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 # Column gutters of Chinese newspapers are about one character wide; word spaces and the
 # tracking of justified lines stay well under this.
 GUTTER = 0.6
+# A blank this wide between text, running down a whole region, is the margins of two
+# pages side by side (a spread scanned or photographed as one image): 4 body characters,
+# where a gutter is 1–2 and two A4 margins about 9.
+_PAGES_APART = 4.0
 # Distances in fractions of the size of the glyphs or lines concerned.
 _WORD_SPACE = 0.25  # a wider gap between two glyphs of a segment reads as a space
 _SAME_ROW = 0.4  # glyph centres closer than this vertically are on one printed line
@@ -270,7 +274,12 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
         if len(cover) == 1 or len({s.row for s in group}) == 1:
             blocks.append(group)
             continue
-        cuts = [(left[1] + right[0]) / 2 for left, right in itertools.pairwise(cover)]
+        gaps = list(itertools.pairwise(cover))
+        # Two pages side by side are cut apart first, then each is read as a page: every
+        # band of a spread holds the gap between them, and its columns cut all at once
+        # read one page's run-on after the article under it.
+        apart = [(left, right) for left, right in gaps if right[0] - left[1] >= _PAGES_APART * body]
+        cuts = [(left[1] + right[0]) / 2 for left, right in apart or gaps]
         columns: list[list[Box]] = [[] for _ in range(len(cuts) + 1)]
         for segment in group:
             columns[bisect.bisect(cuts, (segment.x0 + segment.x1) / 2)].append(segment)

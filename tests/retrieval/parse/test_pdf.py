@@ -321,15 +321,16 @@ def test_a_credit_set_flush_right_over_a_column_is_no_line_of_its_paragraph(
     assert (only.headline, only.body, only.author) == (A_HEAD, "\n".join(A_BODY), "张三")
 
 
+def box(row: int, text: str, x0: float, top: float, size: float = 40.0, width: float = 0) -> Box:
+    """A segment as the OCR layout makes it, as wide as its text unless ``width``."""
+    return Box(row, text, x0, x0 + (width or len(text) * size), top, top + size, size)
+
+
 def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
     # An OCR engine returns a headline's two halves, either side of its wide space, as
     # lines of their own; they are one line of the headline all the same, and the last
     # line of the module above (its first column's, beside the empty third) is not read
     # after the headline.
-    def box(row: int, text: str, x0: float, top: float, size: float = 40.0) -> Box:
-        width = len(text) * size
-        return Box(row, text, x0, x0 + width, top, top + size, size)
-
     x = [170.0, 910.0, 1640.0]  # three columns of 16 characters of 40 pixels
     boxes = [
         box(0, "上一篇的标题", 400, 100, 72),
@@ -353,6 +354,39 @@ def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
         [f"乙栏第{r}行" for r in range(3)],
         ["亚太国际棒球训练中心成棒主球场上梁 黄伟哲期待台南的棒球", "梦早日实现"],
         *([f"{c}栏第{r}行" for r in range(3)] for c in "丙丁戊"),
+    ]
+
+
+def test_two_pages_side_by_side_are_read_one_after_the_other() -> None:
+    # A spread scanned as one image. The left page's columns run down its whole height,
+    # so every band holds the gap between the pages; the right page opens with a run-on
+    # in its third column, beside nothing, over a module of two columns under its
+    # headline. The run-on is read before that module, as on the page alone.
+    column = 640.0  # 16 characters of 40 pixels
+    left = [170.0, 910.0, 1650.0]
+    right = [x + 2480.0 for x in left]  # the next A4 page at 300 dpi
+    boxes = [
+        *(
+            box(3 * r + c, f"左{'甲乙丙'[c]}{r}", left[c], 200 + 62 * r, width=column)
+            for r in range(8)
+            for c in range(3)
+        ),
+        *(box(30 + r, f"接续{r}", right[2], 200 + 62 * r, width=column) for r in range(3)),
+        box(40, "右页模块的标题横跨两栏不止一栏宽", right[0], 420, 72),
+        *(
+            box(50 + 2 * r + c, f"右{'甲乙'[c]}{r}", right[c], 520 + 62 * r, width=column)
+            for r in range(4)
+            for c in range(2)
+        ),
+    ]
+    assert [
+        [b.text for b in sorted(block, key=lambda b: b.row)]
+        for block in reading_blocks(boxes, 40.0)
+    ] == [
+        *([f"左{c}{r}" for r in range(8)] for c in "甲乙丙"),
+        [f"接续{r}" for r in range(3)],
+        ["右页模块的标题横跨两栏不止一栏宽"],
+        *([f"右{c}{r}" for r in range(4)] for c in "甲乙"),
     ]
 
 
