@@ -319,32 +319,57 @@ def _groups(bands: list[list[Box]], gutter: float, headline: float) -> list[list
 
     Most papers are made up of modules: each article a rectangle of a few columns, its
     headline across them on lines of its own (see :func:`_only_headline`). Such a
-    headline opens what is under it: only its own lines above join its group, not the
-    last lines of the module above, which are that module's. A line of it that fits in
-    one of the columns under it (a second line centred) is still no line of that column,
-    and a wide space inside it ("…上梁  黄伟哲期待…") no gap between two headlines unless a
-    gutter of the text below runs on up through it (see :func:`_headline_lines`).
+    headline over columns opens what is under it: only its own lines above join its
+    group, not the last lines of the module above, which are that module's. Its second
+    line, centred under the first, may fit in one of the columns under it and is still no
+    line of that column; and a wide space inside it ("…上梁  黄伟哲期待…") is no gap
+    between two headlines unless a gutter of the text below runs on up through it (see
+    :func:`_headline_lines`). A headline within one column, with nothing beside it (a
+    photo in the next column), is the column's, as before.
     """
     groups: list[list[Box]] = []
     cover: list[_Span] = []  # what the last group made covers
-    opened = False  # whether that group opens with a headline over lines of its own
-    for band in reversed(bands):
+    opened = False  # whether that group opens with a headline over its columns
+    for at in range(len(bands) - 1, -1, -1):
+        band = bands[at]
         alone = _only_headline(band, headline)
         if alone:
             band = _headline_lines(band, cover)
         band_cover = _coverage(((s.x0, s.x1) for s in band), gutter)
         union = _coverage([*cover, *band_cover], gutter)
         shares = len(union) > 1 or (len(cover) == 1 and len(band_cover) == 1)
-        if alone and len(band_cover) == 1 < len(cover):
-            shares = False  # one headline over columns: not a line of one of them
-        if groups and shares and (alone or not opened):
+        # A headline over the columns below: it spans a gutter of theirs, or it is the
+        # second line of one that does. (One in a column, beside a photo, is the column's.)
+        over = (
+            alone
+            and len(cover) > 1
+            and (
+                len(union) < len(cover)
+                or (
+                    len(band_cover) == 1
+                    and at > 0
+                    and _spans_gutter(bands[at - 1], cover, gutter, headline)
+                )
+            )
+        )
+        if groups and shares and not over and (alone or not opened):
             groups[-1].extend(band)
             cover = union
+            opened = opened and alone
         else:
             groups.append(list(band))
             cover = band_cover
-        opened = alone
+            opened = over
     return groups[::-1]
+
+
+def _spans_gutter(band: list[Box], cover: list[_Span], gutter: float, headline: float) -> bool:
+    """Whether ``band`` is a headline over lines of its own that spans a gutter of the
+    text covering ``cover``."""
+    if not _only_headline(band, headline):
+        return False
+    spans = [(s.x0, s.x1) for s in _headline_lines(band, cover)]
+    return len(_coverage([*cover, *spans], gutter)) < len(cover)
 
 
 def _headline_lines(band: list[Box], below: list[_Span]) -> list[Box]:

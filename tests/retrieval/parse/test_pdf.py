@@ -333,14 +333,14 @@ def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
     # after the headline.
     x = [170.0, 910.0, 1640.0]  # three columns of 16 characters of 40 pixels
     boxes = [
-        box(0, "上一篇的标题", 400, 100, 72),
-        *(box(1 + r, f"甲栏第{r}行", x[0], 200 + 62 * r) for r in range(4)),
-        *(box(5 + r, f"乙栏第{r}行", x[1], 200 + 62 * r) for r in range(3)),
+        box(0, "上一篇文章的标题在这", 300, 100, 72),
+        *(box(1 + r, f"甲栏第{r}行", x[0], 200 + 62 * r, width=640) for r in range(4)),
+        *(box(5 + r, f"乙栏第{r}行", x[1], 200 + 62 * r, width=640) for r in range(3)),
         box(8, "亚太国际棒球训练中心成棒主球场上梁", 210, 520, 72),
         box(9, "黄伟哲期待台南的棒球", 1535, 521, 72),
         box(10, "梦早日实现", 1060, 620, 72),
         *(
-            box(11 + 3 * r + c, f"{'丙丁戊'[c]}栏第{r}行", x[c], 740 + 62 * r)
+            box(11 + 3 * r + c, f"{'丙丁戊'[c]}栏第{r}行", x[c], 740 + 62 * r, width=640)
             for r in range(3)
             for c in range(3)
         ),
@@ -349,7 +349,7 @@ def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
         [b.text for b in sorted(block, key=lambda b: b.row)]
         for block in reading_blocks(boxes, 40.0)
     ] == [
-        ["上一篇的标题"],
+        ["上一篇文章的标题在这"],
         [f"甲栏第{r}行" for r in range(4)],
         [f"乙栏第{r}行" for r in range(3)],
         ["亚太国际棒球训练中心成棒主球场上梁 黄伟哲期待台南的棒球", "梦早日实现"],
