@@ -39,6 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pdfplumber
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
@@ -113,6 +114,9 @@ class Box:
     top: float
     bottom: float
     size: float
+
+
+_Printed = TypeVar("_Printed", _Glyph, Box)  # what is grouped into printed lines
 
 
 def extract_pages(path: Path) -> list[str]:
@@ -211,9 +215,9 @@ def _page_text(glyphs: list[_Glyph]) -> str:
     )
 
 
-def _rows(glyphs: list[_Glyph]) -> list[list[_Glyph]]:
-    """Glyphs grouped into printed lines, top to bottom (across all columns)."""
-    rows: list[list[_Glyph]] = []
+def _rows(glyphs: list[_Printed]) -> list[list[_Printed]]:
+    """Glyphs (or segments) grouped into printed lines, top to bottom (across all columns)."""
+    rows: list[list[_Printed]] = []
     for glyph in sorted(glyphs, key=_centre):
         # Compared with the row's first glyph, so that rows cannot drift down the page.
         if rows and _centre(glyph) - _centre(rows[-1][0]) <= _SAME_ROW * min(
@@ -377,16 +381,9 @@ def _headline_lines(band: list[Box], below: list[_Span]) -> list[Box]:
     text ``below`` (its x-ranges) lies between them: the gap between two is then a wide
     space inside one headline, not the space between the headlines of two columns."""
     gutters = list(itertools.pairwise(below))
-    # Its printed lines: an OCR engine may give one line's pieces rows of their own.
-    lines: list[list[Box]] = []
-    for segment in sorted(band, key=_centre):
-        first = lines[-1][0] if lines else None
-        if first and _centre(segment) - _centre(first) <= _SAME_ROW * min(segment.size, first.size):
-            lines[-1].append(segment)
-        else:
-            lines.append([segment])
     joined: list[Box] = []
-    for line in lines:
+    # By printed line: an OCR engine may give one line's pieces rows of their own.
+    for line in _rows(band):
         pieces: list[Box] = []
         for segment in sorted(line, key=lambda s: s.x0):
             last = pieces[-1] if pieces else None

@@ -326,6 +326,15 @@ def box(row: int, text: str, x0: float, top: float, size: float = 40.0, width: f
     return Box(row, text, x0, x0 + (width or len(text) * size), top, top + size, size)
 
 
+def read_blocks(boxes: list[Box]) -> list[list[str]]:
+    """The texts of each block :func:`reading_blocks` makes of ``boxes`` (body 40), in
+    reading order, each block's top to bottom."""
+    return [
+        [b.text for b in sorted(block, key=lambda b: b.row)]
+        for block in reading_blocks(boxes, 40.0)
+    ]
+
+
 def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
     # An OCR engine returns a headline's two halves, either side of its wide space, as
     # lines of their own; they are one line of the headline all the same, and the last
@@ -345,10 +354,7 @@ def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
             for c in range(3)
         ),
     ]
-    assert [
-        [b.text for b in sorted(block, key=lambda b: b.row)]
-        for block in reading_blocks(boxes, 40.0)
-    ] == [
+    assert read_blocks(boxes) == [
         ["上一篇文章的标题在这"],
         [f"甲栏第{r}行" for r in range(4)],
         [f"乙栏第{r}行" for r in range(3)],
@@ -379,10 +385,7 @@ def test_two_pages_side_by_side_are_read_one_after_the_other() -> None:
             for c in range(2)
         ),
     ]
-    assert [
-        [b.text for b in sorted(block, key=lambda b: b.row)]
-        for block in reading_blocks(boxes, 40.0)
-    ] == [
+    assert read_blocks(boxes) == [
         *([f"左{c}{r}" for r in range(8)] for c in "甲乙丙"),
         [f"接续{r}" for r in range(3)],
         ["右页模块的标题横跨两栏不止一栏宽"],
