@@ -271,6 +271,20 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
         body: The size of the page's body text, in the segments' units.
     """
     gutter, headline = GUTTER * body, HEADLINE_SIZE * body
+    # Two pages side by side (a spread scanned as one image) are cut apart first, then
+    # each is read as a page: read together, bands across both pages were cut into all
+    # their columns at once, and a page's run-on was read after the article under it.
+    cover = _coverage(((s.x0, s.x1) for s in segments), gutter)
+    folds = [
+        (left[1] + right[0]) / 2
+        for left, right in itertools.pairwise(cover)
+        if right[0] - left[1] >= _PAGES_APART * body
+    ]
+    if folds:
+        pages: list[list[Box]] = [[] for _ in range(len(folds) + 1)]
+        for segment in segments:
+            pages[bisect.bisect(folds, (segment.x0 + segment.x1) / 2)].append(segment)
+        return [block for page in pages for block in reading_blocks(page, body)]
     blocks: list[list[Box]] = []
     for group in _groups(_bands(segments), gutter, headline):
         cover = _coverage(((s.x0, s.x1) for s in group), gutter)
@@ -278,12 +292,7 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
         if len(cover) == 1 or len({s.row for s in group}) == 1:
             blocks.append(group)
             continue
-        gaps = list(itertools.pairwise(cover))
-        # Two pages side by side are cut apart first, then each is read as a page: every
-        # band of a spread holds the gap between them, and its columns cut all at once
-        # read one page's run-on after the article under it.
-        apart = [(left, right) for left, right in gaps if right[0] - left[1] >= _PAGES_APART * body]
-        cuts = [(left[1] + right[0]) / 2 for left, right in apart or gaps]
+        cuts = [(left[1] + right[0]) / 2 for left, right in itertools.pairwise(cover)]
         columns: list[list[Box]] = [[] for _ in range(len(cuts) + 1)]
         for segment in group:
             columns[bisect.bisect(cuts, (segment.x0 + segment.x1) / 2)].append(segment)
@@ -328,8 +337,11 @@ def _groups(bands: list[list[Box]], gutter: float, headline: float) -> list[list
     line, centred under the first, may fit in one of the columns under it and is still no
     line of that column; and a wide space inside it ("…上梁  黄伟哲期待…") is no gap
     between two headlines unless a gutter of the text below runs on up through it (see
-    :func:`_headline_lines`). A headline within one column, with nothing beside it (a
-    photo in the next column), is the column's, as before.
+    :func:`_headline_lines`). Where another module's headline shares its lines, a gutter
+    runs down between the two modules: the headline joins the group below, which is cut
+    at that gutter before each side is read, and still opens it. A headline over one
+    column opens it too under the end of a wider module; one within a column of several,
+    with nothing beside it (a photo in the next column), is the column's, as before.
     """
     groups: list[list[Box]] = []
     cover: list[_Span] = []  # what the last group made covers
@@ -344,22 +356,26 @@ def _groups(bands: list[list[Box]], gutter: float, headline: float) -> list[list
         shares = len(union) > 1 or (len(cover) == 1 and len(band_cover) == 1)
         # A headline over the columns below: it spans a gutter of theirs, or it is the
         # second line of one that does. (One in a column, beside a photo, is the column's.)
-        over = (
+        above = bands[at - 1] if at > 0 else []
+        spans = alone and len(cover) > 1 and len(union) < len(cover)
+        over = (spans and (len(union) == 1 or len(band_cover) == 1)) or (
             alone
-            and len(cover) > 1
-            and (
-                len(union) < len(cover)
-                or (
-                    len(band_cover) == 1
-                    and at > 0
-                    and _spans_gutter(bands[at - 1], cover, gutter, headline)
-                )
-            )
+            and len(band_cover) == 1 < len(cover)
+            and _spans_gutter(above, cover, gutter, headline)
+        )
+        # Where a gutter still runs down beside it (another module's headline on its
+        # lines), it joins the group, which is cut at that gutter first, but still opens
+        # it. So does a headline over one column under the end of a wider module.
+        heads = (
+            alone
+            and len(cover) == 1 == len(band_cover)
+            and len(_coverage([*cover, *((s.x0, s.x1) for s in above)], gutter)) > 1
+            and all(s.size < headline for s in above)
         )
         if groups and shares and not over and (alone or not opened):
             groups[-1].extend(band)
             cover = union
-            opened = opened and alone
+            opened = (opened and alone) or spans or heads
         else:
             groups.append(list(band))
             cover = band_cover

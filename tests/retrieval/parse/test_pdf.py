@@ -363,6 +363,56 @@ def test_a_headlines_pieces_on_rows_of_their_own_are_one_line() -> None:
     ]
 
 
+def test_a_headline_over_some_columns_beside_another_modules_is_read_over_its_own() -> None:
+    # A module of two columns beside one of one: their headlines share lines, the wider
+    # one crossing the gutter under it, and the gutter between the modules runs down the
+    # page. Each module is read whole, its headline first.
+    x = [170.0, 910.0, 1640.0]
+    boxes = [
+        box(0, "交城报 2024年2月28日 星期三 第3版", 170, 100),
+        box(1, "世界兰花会议今闭幕明年亚太兰", 170, 200, 72),
+        box(2, "民团建议中正路更名", 1640, 200, 72),
+        box(3, "展台南登场", 170, 290, 72),
+        box(4, "南市府持续凝聚社", 1640, 290, 72),
+        box(5, "会共识让台湾团结", 1640, 380, 72),
+        *(box(6 + r, f"甲栏第{r}行", x[0], 400 + 62 * r, width=640) for r in range(6)),
+        *(box(12 + r, f"乙栏第{r}行", x[1], 400 + 62 * r, width=640) for r in range(6)),
+        *(box(18 + r, f"丙栏第{r}行", x[2], 800 + 62 * r, width=640) for r in range(6)),
+    ]
+    assert read_blocks(boxes) == [
+        ["交城报 2024年2月28日 星期三 第3版"],
+        ["世界兰花会议今闭幕明年亚太兰", "展台南登场"],
+        [f"甲栏第{r}行" for r in range(6)],
+        [f"乙栏第{r}行" for r in range(6)],
+        ["民团建议中正路更名", "南市府持续凝聚社", "会共识让台湾团结"]
+        + [f"丙栏第{r}行" for r in range(6)],
+    ]
+
+
+def test_a_module_of_one_column_opens_under_the_end_of_a_wider_one() -> None:
+    # The end of an article run on over three columns, and under its first column, with
+    # nothing beside it, the headline of a module one column wide: the run-on is read
+    # to its end before that module.
+    x = [170.0, 910.0, 1640.0]
+    boxes = [
+        *(
+            box(3 * r + c, f"{'甲乙丙'[c]}栏第{r}行", x[c], 200 + 62 * r, width=640)
+            for r in range(4)
+            for c in range(3)
+            if c < 2 or r < 2
+        ),
+        box(20, "修复期间限定喵星", 170, 500, 72),
+        box(21, "人开箱刑务所修复", 170, 590, 72),
+        *(box(22 + r, f"丁栏第{r}行", x[0], 700 + 62 * r, width=640) for r in range(5)),
+    ]
+    assert read_blocks(boxes) == [
+        [f"甲栏第{r}行" for r in range(4)],
+        [f"乙栏第{r}行" for r in range(4)],
+        [f"丙栏第{r}行" for r in range(2)],
+        ["修复期间限定喵星", "人开箱刑务所修复", *(f"丁栏第{r}行" for r in range(5))],
+    ]
+
+
 def test_two_pages_side_by_side_are_read_one_after_the_other() -> None:
     # A spread scanned as one image. The left page's columns run down its whole height,
     # so every band holds the gap between the pages; the right page opens with a run-on
@@ -390,6 +440,39 @@ def test_two_pages_side_by_side_are_read_one_after_the_other() -> None:
         [f"接续{r}" for r in range(3)],
         ["右页模块的标题横跨两栏不止一栏宽"],
         *([f"右{c}{r}" for r in range(4)] for c in "甲乙"),
+    ]
+
+
+def test_a_spreads_pages_are_read_apart_where_their_lines_share_bands() -> None:
+    # Both mastheads on one line; the left page's headline beside the right page's
+    # run-on of a line and then beside the first line of its headline, whose second line
+    # stands beside the left page's photo. Each page is read whole, in its own order.
+    left, right = [170.0], [2650.0, 3390.0]
+    boxes = [
+        box(0, "交城报 第3版", left[0], 100),
+        box(1, "交城报 第4版", right[0], 100),
+        box(2, "儿艺节艺起全国赛", left[0], 200, 72),
+        box(3, "击回顾。", right[0], 210),
+        box(4, "戏院开演皮影戏", left[0], 290, 72),
+        box(5, "严加稽查光电案场杜绝非法绿能产业", right[0], 300, 72),
+        box(6, "厂投资", right[0], 390, 72),
+        *(
+            box(7 + 2 * r + c, f"右{'甲乙'[c]}{r}", right[c], 500 + 62 * r, width=640)
+            for r in range(4)
+            for c in range(2)
+        ),
+        *(box(20 + r, f"左甲{r}", left[0], 700 + 62 * r, width=640) for r in range(4)),
+    ]
+    assert [line for block in read_blocks(boxes) for line in block] == [
+        "交城报 第3版",
+        "儿艺节艺起全国赛",
+        "戏院开演皮影戏",
+        *(f"左甲{r}" for r in range(4)),
+        "交城报 第4版",
+        "击回顾。",
+        "严加稽查光电案场杜绝非法绿能产业",
+        "厂投资",
+        *(f"右{c}{r}" for c in "甲乙" for r in range(4)),
     ]
 
 
