@@ -25,10 +25,12 @@ from retrieval.parse.cleanup import (
 from retrieval.parse.furniture import CONTINUATION_RE, is_furniture
 from retrieval.parse.masthead import masthead_end, page_number
 
-__all__ = ["has_headings", "heading", "split_marked", "unmark"]
+__all__ = ["has_headings", "heading", "paragraph", "split_marked", "unmark"]
 
 # A Markdown ATX heading: one to six "#", then a space ("#话题" is a hashtag, not one).
 _HEADING_RE = re.compile(r"^#{1,6}[ \t]+(?=\S)")
+# A paragraph that would read as a heading, escaped as Markdown escapes it ("\# 229").
+_ESCAPED_RE = re.compile(r"^\\(?=#)")
 
 
 def heading(text: str) -> str:
@@ -36,14 +38,28 @@ def heading(text: str) -> str:
     return f"# {text}"
 
 
+def paragraph(text: str) -> str:
+    """A paragraph written so that it is not read as a heading: one that starts with "# "
+    (a phone extension, "#229", that the engine read with a space after the "#") is
+    escaped as Markdown escapes it, "\\# 229"."""
+    return f"\\{text}" if _HEADING_RE.match(text) else text
+
+
+def is_heading(line: str) -> bool:
+    """Whether a line is a Markdown heading."""
+    return _HEADING_RE.match(line) is not None
+
+
 def unmark(line: str) -> str:
-    """A line without its heading mark, if it has one."""
-    return _HEADING_RE.sub("", line, count=1)
+    """A line without its heading mark, or without the escape of a paragraph's "#"."""
+    if is_heading(line):
+        return _HEADING_RE.sub("", line, count=1)
+    return _ESCAPED_RE.sub("", line, count=1)
 
 
 def has_headings(text: str) -> bool:
     """Whether some line of the text is a Markdown heading."""
-    return any(_HEADING_RE.match(line.lstrip()) for line in text.split("\n"))
+    return any(is_heading(line.lstrip()) for line in text.split("\n"))
 
 
 def split_marked(text: str) -> list[Article]:
@@ -70,7 +86,7 @@ def split_marked(text: str) -> list[Article]:
     """
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     unmarked = [unmark(line) for line in lines]
-    headings = [text != line for text, line in zip(unmarked, lines, strict=True)]
+    headings = [is_heading(line) for line in lines]
     # Headlines are repaired as the body is: OCR's half-width punctuation and spaces in
     # Chinese text are the engine's, not the print's.
     plain = [normalise_line(text) for text in unmarked]
@@ -80,8 +96,8 @@ def split_marked(text: str) -> list[Article]:
     bodies: list[list[str]] = []
     closed = True  # at the top of the page, as after a byline, text opens an article
     previous_heading = False
-    for is_heading, text_line in zip(headings[masthead:], plain[masthead:], strict=True):
-        if is_heading:
+    for marked, text_line in zip(headings[masthead:], plain[masthead:], strict=True):
+        if marked:
             if previous_heading:
                 article = articles[-1]
                 article.section = " ".join(filter(None, (article.section, article.headline)))

@@ -46,7 +46,7 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
 from retrieval.parse.errors import BadFileError
-from retrieval.parse.marked import heading
+from retrieval.parse.marked import heading, paragraph
 
 __all__ = ["extract_pages"]
 
@@ -479,7 +479,7 @@ def block_paragraphs(block: list[Box], body: float) -> list[str]:
             paragraphs.append(below.text)
             headlines.append(size >= headline)
     return [
-        heading(text) if is_headline else text
+        heading(text) if is_headline else paragraph(text)
         for text, is_headline in zip(paragraphs, headlines, strict=True)
     ]
 

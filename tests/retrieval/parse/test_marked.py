@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrieval.parse import read_issue, split_articles
-from retrieval.parse.marked import heading, split_marked, unmark
+from retrieval.parse.marked import heading, paragraph, split_marked, unmark
 
 PAGE = "\n".join(
     [
@@ -34,6 +34,16 @@ def test_headings_are_told_from_hashtags() -> None:
     assert unmark("#话题 不是标题") == "#话题 不是标题"
     [article] = split_marked("#话题 不是标题\n正文。")
     assert article.headline == ""
+
+
+def test_a_paragraph_starting_as_a_heading_is_escaped() -> None:
+    # The last line of a contact list, "#229/0963-191-787", read with a space after "#".
+    line = "# 229/0963-191-787"
+    assert paragraph(line) == "\\# 229/0963-191-787"
+    assert paragraph("#话题") == "#话题"  # no heading: left as it is
+    assert unmark(paragraph(line)) == line
+    [article] = split_marked("\n".join([heading("标题"), "电话：06-2157691", paragraph(line)]))
+    assert (article.headline, article.body) == ("标题", "电话：06-2157691\n# 229/0963-191-787")
 
 
 def test_articles_open_at_headings_only() -> None:
