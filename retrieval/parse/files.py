@@ -22,7 +22,7 @@ from retrieval.parse.columns import read_columns
 from retrieval.parse.decode import decode_text
 from retrieval.parse.errors import BadFileError
 from retrieval.parse.furniture import jumps_in
-from retrieval.parse.marked import has_headings
+from retrieval.parse.marked import PAGE_BREAK, has_headings
 from retrieval.parse.masthead import (
     MASTHEAD_LINES,
     is_masthead_line,
@@ -329,21 +329,28 @@ def _articles(file: _File, name_page: int | None, before: Sequence[Article] = ()
     page before is joined to its article (see :func:`_run_on`).
 
     Explicit metadata wins over the page in the file name, which wins over the position
-    in a PDF and over the "第N版" of a text page's masthead.
+    in a PDF and over the "第N版" of a text page's masthead. The two pages of a spread
+    (side by side in one image or PDF page, their texts apart at a
+    :data:`~retrieval.parse.marked.PAGE_BREAK`) are numbered by their mastheads where
+    they print one: one number cannot be both pages'.
 
     Raises:
         BadFileError: The file holds no article.
     """
-    first = file.meta.page or name_page or (1 if file.paged else None)
+    number = file.meta.page or name_page or (1 if file.paged else None)
     articles = list(before)
     found = False
-    for offset, text in enumerate(file.pages):
-        page_articles = split_articles(text, marked=file.marked)
-        number = None if first is None else first + offset
-        for article in page_articles:
-            article.page = number
-        found = found or bool(page_articles)
-        _run_on(articles, page_articles, marked=file.marked, text=text, number=number)
+    for text in file.pages:
+        sides = text.split(PAGE_BREAK) if file.paged else [text]
+        for side in sides:
+            page_articles = split_articles(side, marked=file.marked)
+            printed = page_articles[0].page if len(sides) > 1 and page_articles else None
+            number = printed or number
+            for article in page_articles:
+                article.page = number
+            found = found or bool(page_articles)
+            _run_on(articles, page_articles, marked=file.marked, text=side, number=number)
+            number = None if number is None else number + 1
     if not found:
         raise BadFileError(file.path, "no article found in the text")
     return articles

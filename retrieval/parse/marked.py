@@ -25,8 +25,11 @@ from retrieval.parse.cleanup import (
 from retrieval.parse.furniture import CONTINUATION_RE, is_furniture
 from retrieval.parse.masthead import masthead_end, page_number
 
-__all__ = ["has_headings", "heading", "paragraph", "split_marked", "unmark"]
+__all__ = ["PAGE_BREAK", "has_headings", "heading", "paragraph", "split_marked", "unmark"]
 
+# Between the texts of two pages side by side in one image or PDF page (a spread): a form
+# feed, which ends a page in pdftotext's output too.
+PAGE_BREAK = "\f"
 # A Markdown ATX heading: one to six "#", then a space ("#话题" is a hashtag, not one).
 _HEADING_RE = re.compile(r"^#{1,6}[ \t]+(?=\S)")
 # A paragraph that would read as a heading, escaped as Markdown escapes it ("\# 229").

@@ -46,7 +46,7 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
 from retrieval.parse.errors import BadFileError
-from retrieval.parse.marked import heading, paragraph
+from retrieval.parse.marked import PAGE_BREAK, heading, paragraph
 
 __all__ = ["extract_pages"]
 
@@ -56,10 +56,7 @@ log = logging.getLogger(__name__)
 # Column gutters of Chinese newspapers are about one character wide; word spaces and the
 # tracking of justified lines stay well under this.
 GUTTER = 0.6
-# A blank this wide between text, running down a whole region, is the margins of two
-# pages side by side (a spread scanned or photographed as one image): 4 body characters,
-# where a gutter is 1–2 and two A4 margins about 9.
-_PAGES_APART = 4.0
+_PAGES_APART = 4.0  # the margins between two pages side by side (see side_by_side)
 # Distances in fractions of the size of the glyphs or lines concerned.
 _WORD_SPACE = 0.25  # a wider gap between two glyphs of a segment reads as a space
 _SAME_ROW = 0.4  # glyph centres closer than this vertically are on one printed line
@@ -208,10 +205,11 @@ def _page_text(glyphs: list[_Glyph]) -> str:
         for row, row_glyphs in enumerate(_rows(glyphs))
         for segment in _segments(row, row_glyphs, gutter)
     ]
-    return "\n".join(
-        paragraph
-        for block in reading_blocks(segments, body)
-        for paragraph in block_paragraphs(block, body)
+    return PAGE_BREAK.join(
+        "\n".join(
+            text for block in reading_blocks(page, body) for text in block_paragraphs(block, body)
+        )
+        for page in side_by_side(segments, body)
     )
 
 
@@ -263,6 +261,25 @@ def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[Box]:
     ]
 
 
+def side_by_side(segments: list[Box], body: float) -> list[list[Box]]:
+    """The segments of each of the pages printed side by side in a region, left to right
+    (a spread scanned or photographed as one image); all of them if it holds one page.
+
+    A blank at least 4 body characters wide running down the whole region is the margins
+    of two pages: a gutter is 1–2, two A4 margins about 9.
+    """
+    cover = _coverage(((s.x0, s.x1) for s in segments), GUTTER * body)
+    folds = [
+        (left[1] + right[0]) / 2
+        for left, right in itertools.pairwise(cover)
+        if right[0] - left[1] >= _PAGES_APART * body
+    ]
+    pages: list[list[Box]] = [[] for _ in range(len(folds) + 1)]
+    for segment in segments:
+        pages[bisect.bisect(folds, (segment.x0 + segment.x1) / 2)].append(segment)
+    return pages
+
+
 def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
     """The blocks of a region that cannot be cut any further, in reading order.
 
@@ -271,19 +288,11 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
         body: The size of the page's body text, in the segments' units.
     """
     gutter, headline = GUTTER * body, HEADLINE_SIZE * body
-    # Two pages side by side (a spread scanned as one image) are cut apart first, then
-    # each is read as a page: read together, bands across both pages were cut into all
-    # their columns at once, and a page's run-on was read after the article under it.
-    cover = _coverage(((s.x0, s.x1) for s in segments), gutter)
-    folds = [
-        (left[1] + right[0]) / 2
-        for left, right in itertools.pairwise(cover)
-        if right[0] - left[1] >= _PAGES_APART * body
-    ]
-    if folds:
-        pages: list[list[Box]] = [[] for _ in range(len(folds) + 1)]
-        for segment in segments:
-            pages[bisect.bisect(folds, (segment.x0 + segment.x1) / 2)].append(segment)
+    # Two pages side by side are cut apart first, then each is read as a page: read
+    # together, bands across both pages were cut into all their columns at once, and a
+    # page's run-on was read after the article under it.
+    pages = side_by_side(segments, body)
+    if len(pages) > 1:
         return [block for page in pages for block in reading_blocks(page, body)]
     blocks: list[list[Box]] = []
     for group in _groups(_bands(segments), gutter, headline):

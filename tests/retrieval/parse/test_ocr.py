@@ -201,6 +201,25 @@ def test_png_page_files_make_an_issue(tmp_path: Path, engine: None) -> None:
     assert cer(B_BODY, issue.articles[1].body) < 0.05
 
 
+def test_a_spread_in_one_image_gives_each_page_its_printed_number(
+    tmp_path: Path, engine: None
+) -> None:
+    # Pages 3 and 4 side by side, scanned as the issue's second image: the file's number
+    # cannot be both pages', so each takes the one its masthead prints.
+    left = page((A_HEAD, A_BODY), masthead="交城报　2024年3月1日　第3版")
+    right = page((B_HEAD, B_BODY), masthead="交城报　2024年3月1日　第4版")
+    fold = 4 * BODY
+    spread = Image.new("L", (left.width + fold + right.width, left.height), 255)
+    spread.paste(left, (0, 0))
+    spread.paste(right, (left.width + fold, 0))
+    spread.save(tmp_path / "2024-03-01_02.png")
+    issue, skipped = read_issue_files([tmp_path / "2024-03-01_02.png"])
+    assert skipped == []
+    assert [a.page for a in issue.articles] == [3, 4]
+    assert cer(A_HEAD, issue.articles[0].headline) < 0.15
+    assert cer(B_BODY, issue.articles[1].body) < 0.05
+
+
 def test_an_issues_page_images_are_read_together(
     tmp_path: Path, engine: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
