@@ -45,7 +45,9 @@ segments made thus:
 3. Lines the engine split on a lone printed row (a masthead) are joined again; marks it
    sees in blank space, and specks, are dropped.
 
-Blocks are separated by a blank line, paragraphs by a line break.
+Blocks are separated by a blank line, paragraphs by a line break; the two pages of a
+spread in one image are read apart, their texts separated by a form feed
+(:data:`~retrieval.parse.marked.PAGE_BREAK`).
 
 Skew. A page photographed or fed askew is read again upright: the layout measures
 lines, blanks and gutters along the image's axes, and a page turned by 2° (a phone
@@ -97,6 +99,10 @@ log = logging.getLogger(__name__)
 _PACKAGE = "the rapidocr package (pip install rapidocr)"
 _ENGINE_LOCK = threading.Lock()
 _RENDER_DPI = 300  # scanned PDF pages are rasterised at this resolution
+# The engine scales an image down to this many pixels on its long side (an A4 page at
+# 300 dpi to 57%) before it reads it; an image wider than tall (a spread: two pages side
+# by side) is scaled by its height instead, as each of its pages would be alone.
+_ENGINE_SIDE = 2000
 # A4 at 600 dpi is 35 megapixels; anything far beyond it is a decompression bomb, or
 # would take the engine minutes a page.
 _MAX_PIXELS = 80_000_000
@@ -154,7 +160,7 @@ def ocr_images(images: Sequence[Path | Image.Image]) -> list[str]:
 
     Returns:
         The text of each page, in order, laid out as described in the module docstring
-        ("" for a page without text).
+        ("" for a page without text; a spread's two pages apart at a form feed).
 
     Raises:
         BadFileError: The OCR engine cannot be loaded, a file is not an
@@ -486,6 +492,7 @@ def _read_lines(image: Image.Image) -> tuple[list[list[_Word]], float]:
         decoder = getattr(engine.text_rec, "postprocess_op", None)
         found = decoder.found if isinstance(decoder, _RunnerUps) else {}
         found.clear()
+        engine.max_side_len = _ENGINE_SIDE * max(1.0, image.width / image.height)
         result = engine(np.asarray(image.convert("RGB")), return_word_box=True)
         found = dict(found)
     if not result.txts:

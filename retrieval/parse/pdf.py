@@ -14,6 +14,8 @@ articles printed side by side, so each page is laid out again from the positions
    bands with a gutter is cut into columns, read left to right, and each column is laid
    out the same way; a line crossing the gutter (a headline over several columns) ends
    the group above it, so it is read after the columns above it and before those below.
+   Two pages side by side (a spread scanned as one image) are cut apart before anything
+   else, at a blank running down the whole region wider than any gutter.
 3. Each block that cannot be cut any further is read top to bottom, and its lines are
    joined into paragraphs from their geometry: a paragraph goes on while the previous
    line runs to the block's right edge (from its left: not centred or set flush right,
@@ -130,7 +132,8 @@ def extract_pages(path: Path) -> list[str]:
 
     Returns:
         One string per page (1-based page n is item n - 1); "" for a page without text,
-        such as a full-page picture.
+        such as a full-page picture. The two pages of a spread on one PDF page are read
+        apart, their texts separated by a form feed (``marked.PAGE_BREAK``).
 
     Raises:
         BadFileError: The file cannot be read, is damaged or not a PDF, is encrypted
