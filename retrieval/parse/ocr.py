@@ -768,10 +768,14 @@ def _inked_line(pixels: np.ndarray, words: list[_Word]) -> list[_Word]:
     The engine's boxes of characters are as tall as the line it detected, padded
     (Tesseract's were up to 61 pixels for glyphs of 44, mostly on short lines, which
     made the last lines of paragraphs look like headlines); the ink does not lie.
-    Letters without ink under their box keep it. An engine may see quote marks in wide
-    blanks, a gutter or a masthead's spaces (Tesseract did): punctuation without ink
-    under its box is dropped. A line with no ink at all is the back of the sheet showing
-    through, in grey (see :func:`_flattened`): none of it is kept.
+    Latin words and numbers without ink under their box keep it (their boxes are the
+    engine's guess within the line). An engine may see quote marks in wide blanks, a
+    gutter or a masthead's spaces (Tesseract did): punctuation without ink under its box
+    is dropped. A line with no ink at all is the back of the sheet showing through, in
+    grey (see :func:`_flattened`): none of it is kept; nor is a Han character without
+    ink, the back's print read on as part of a line (a photographed spread's headline
+    "…交流及参访" went on "完 杀", grey under the fold's shadow, from the back of
+    "秒杀完售" beside it).
     """
     kept: list[_Word] = []
     inked = False
@@ -784,7 +788,7 @@ def _inked_line(pixels: np.ndarray, words: list[_Word]) -> list[_Word]:
             kept.append(
                 dataclasses.replace(word, top=top + int(rows[0]), bottom=top + int(rows[-1]) + 1)
             )
-        elif any(char.isalnum() for char in word.text):
+        elif any(char.isalnum() for char in word.text) and not any(map(_is_han, word.text)):
             kept.append(word)
     return kept if inked else []
 

@@ -180,6 +180,21 @@ def test_print_showing_through_from_the_back_is_not_read(engine: None) -> None:
     assert cer(A_HEAD + A_BODY, text) < 0.05
 
 
+def test_print_showing_through_beside_a_headline_is_no_part_of_it(engine: None) -> None:
+    # The back's print, grey, just after the headline on its line: the engine reads it
+    # on as part of the headline, but no ink lies under those characters.
+    image = page((A_HEAD, A_BODY), ("", ""))
+    head = ImageFont.truetype(str(FONT_FILE), round(BODY * 1.3))
+    width = round(head.getlength(A_HEAD))
+    ImageDraw.Draw(image).text(
+        (MARGIN + width + BODY // 4, MARGIN), "秒杀完售", font=head, fill=215
+    )
+    [text] = ocr_images([image])
+    [headline] = [unmark(line) for line in lines_of(text) if line.startswith("# ")]
+    assert cer(A_HEAD, headline) < 0.15
+    assert not set("秒杀完售") & set(headline)
+
+
 def test_traditional_page_is_read_in_traditional(engine: None) -> None:
     [text] = ocr_images([page((T_HEAD, T_BODY))])
     assert cer(T_HEAD + T_BODY, text) < 0.05
