@@ -81,6 +81,7 @@ REAL_OCR_STYLES = (
     "ocr-curled",
     "ocr-modules",
     "ocr-spreads",
+    "ocr-spread-photos",
 )
 # What each real-OCR style asks of the renderer, beyond the script.
 _RENDER_OPTIONS: dict[str, dict[str, object]] = {
@@ -89,6 +90,13 @@ _RENDER_OPTIONS: dict[str, dict[str, object]] = {
     "ocr-pictures": {"pictures": True},
     "ocr-modules": {"modules": True, "pictures": True},
     "ocr-spreads": {"modules": True, "pictures": True, "spread": True},
+    "ocr-spread-photos": {
+        "modules": True,
+        "pictures": True,
+        "spread": True,
+        "photo": True,
+        "curl": True,
+    },
 }
 
 

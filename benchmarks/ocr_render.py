@@ -28,7 +28,10 @@ are made up as most papers' are, of modules rather than one flow down the column
 article a rectangle one to three columns wide, its headline across it, its news photo
 (with ``pictures``) across it under the headline, its text in columns of equal length,
 the modules side by side in strips down the page. With ``spread``, each image holds two
-facing pages side by side, as an open paper is scanned or photographed.
+facing pages side by side, as an open paper is scanned or photographed; with ``photo``
+and ``curl`` too, it is an open paper photographed as it lies: each page's lines droop
+into the fold between them (by up to 2–3° there, level at the outer edges), in the
+fold's shadow.
 
 ``__main__`` renders one corpus issue (its first ``--articles`` articles), reads the
 pages back with :func:`retrieval.parse.read_issue_files`, the way ingest reads scanned
@@ -210,8 +213,11 @@ def typeset(
     pages = setter.pages
     if spread:
         pages = [_spread(pages[i : i + 2]) for i in range(0, len(pages), 2)]
-    if photo:
-        return [_photograph(page, rng, curl=curl) for page in pages]
+    if photo:  # a last page alone in a spread's image is bowed as a single sheet is
+        return [
+            _photograph(page, rng, curl=curl, fold=page.image.width > page.image.height)
+            for page in pages
+        ]
     return [_scan(page, rng) for page in pages]
 
 
@@ -541,12 +547,13 @@ def _scan(page: Page, rng: random.Random) -> Page:
     return Page(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)), page.lines)
 
 
-def _photograph(page: Page, rng: random.Random, *, curl: bool = False) -> Page:
+def _photograph(page: Page, rng: random.Random, *, curl: bool = False, fold: bool = False) -> Page:
     """The page as a phone photographs it: the back of the sheet showing through, light
     falling off towards a corner, turned by 1.5–3°, at two thirds of the resolution, as
-    a JPEG; with ``curl``, bowed (see :func:`_bow`) and a little out of focus."""
+    a JPEG; with ``curl``, bowed (see :func:`_bow`; a spread, ``fold``, into its fold,
+    see :func:`_fold`) and a little out of focus."""
     if curl:  # drawn only here: the photos without curl stay what they were
-        page = Page(_bow(page.image, rng), page.lines)
+        page = Page((_fold if fold else _bow)(page.image, rng), page.lines)
     pixels = np.asarray(page.image, dtype=np.float32)
     back = ImageOps.mirror(page.image).filter(ImageFilter.GaussianBlur(2.0))
     pixels = pixels - 0.15 * (255.0 - np.asarray(back, dtype=np.float32))
@@ -582,6 +589,23 @@ def _bow(image: Image.Image, rng: random.Random) -> Image.Image:
     # What came in from beyond the top or bottom edge is paper.
     bowed[(np.arange(height)[:, None] - shift[None, :] < 0) | (rows >= height - 1)] = 255
     return Image.fromarray(bowed)
+
+
+def _fold(image: Image.Image, rng: random.Random) -> Image.Image:
+    """An open paper as it lies, two facing pages in one image: each column of pixels
+    shifted along a cubic that is 0 at the outer edges and 0.6–1.2% of the height at the
+    fold (the lines droop into it, by up to 2–3° there), and darkened towards the fold
+    (its shadow, up to 35% darker, over about a fifth of each page)."""
+    pixels = np.asarray(image, dtype=np.float32)
+    height, width = pixels.shape
+    depth = rng.uniform(0.006, 0.012) * height
+    near = 1.0 - np.abs(np.arange(width) - width / 2) / (width / 2)  # 1 at the fold
+    shift = np.round(depth * near**3).astype(int)
+    rows = np.clip(np.arange(height)[:, None] - shift[None, :], 0, height - 1)
+    folded = pixels[rows, np.arange(width)[None, :]]
+    folded[np.arange(height)[:, None] - shift[None, :] < 0] = 255.0  # paper came in
+    shadow = 1.0 - rng.uniform(0.25, 0.35) * near**8
+    return Image.fromarray((folded * shadow[None, :]).clip(0, 255).astype(np.uint8))
 
 
 def cer(reference: str, hypothesis: str) -> float:
