@@ -49,6 +49,7 @@ from pdfplumber.utils.exceptions import MalformedPDFException, PdfminerException
 
 from retrieval.parse.errors import BadFileError
 from retrieval.parse.marked import PAGE_BREAK, heading, paragraph
+from retrieval.parse.masthead import is_masthead_line
 
 __all__ = ["extract_pages"]
 
@@ -298,7 +299,14 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
     if len(pages) > 1:
         return [block for page in pages for block in reading_blocks(page, body)]
     blocks: list[list[Box]] = []
-    for group in _groups(_bands(segments), gutter, headline):
+    bands = _bands(segments)
+    # A page's masthead is one line, wherever the gaps between its items fall over the
+    # gutters of the columns under it: on a photographed spread "交城报 … 星期五" and
+    # "第10版" went into two columns, and the run-on read between them was taken for
+    # part of the masthead.
+    if bands and is_masthead_line(" ".join(s.text for s in sorted(bands[0], key=lambda s: s.x0))):
+        blocks.append(bands.pop(0))
+    for group in _groups(bands, gutter, headline):
         cover = _coverage(((s.x0, s.x1) for s in group), gutter)
         # A single line with wide gaps (a masthead, a spaced-out title) stays one line.
         if len(cover) == 1 or len({s.row for s in group}) == 1:

@@ -476,6 +476,23 @@ def test_a_spreads_pages_are_read_apart_where_their_lines_share_bands() -> None:
     ]
 
 
+def test_a_masthead_whose_gaps_fall_over_gutters_is_one_line() -> None:
+    # The masthead's last item stands over the second column: it is read with the rest
+    # of the masthead, before the columns, not at the head of the second one.
+    x = [170.0, 910.0]
+    boxes = [
+        box(0, "交城报 2024年3月1日 星期五", x[0], 100, width=560),
+        box(0, "第10版", x[1] + 40, 100),
+        *(box(1 + r, f"甲栏第{r}行", x[0], 200 + 62 * r, width=640) for r in range(3)),
+        *(box(4 + r, f"乙栏第{r}行", x[1], 200 + 62 * r, width=640) for r in range(3)),
+    ]
+    assert read_blocks(boxes) == [
+        ["交城报 2024年3月1日 星期五", "第10版"],
+        [f"甲栏第{r}行" for r in range(3)],
+        [f"乙栏第{r}行" for r in range(3)],
+    ]
+
+
 def test_text_printed_twice_for_bold_is_read_once(tmp_path: Path, font: str) -> None:
     def page(sheet: Sheet) -> None:
         two_articles()(sheet)
