@@ -48,21 +48,21 @@ def paragraph(text: str) -> str:
     return f"\\{text}" if _HEADING_RE.match(text) else text
 
 
-def is_heading(line: str) -> bool:
+def _is_heading(line: str) -> bool:
     """Whether a line is a Markdown heading."""
     return _HEADING_RE.match(line) is not None
 
 
 def unmark(line: str) -> str:
     """A line without its heading mark, or without the escape of a paragraph's "#"."""
-    if is_heading(line):
+    if _is_heading(line):
         return _HEADING_RE.sub("", line, count=1)
     return _ESCAPED_RE.sub("", line, count=1)
 
 
 def has_headings(text: str) -> bool:
     """Whether some line of the text is a Markdown heading."""
-    return any(is_heading(line.lstrip()) for line in text.split("\n"))
+    return any(_is_heading(line.lstrip()) for line in text.split("\n"))
 
 
 def split_marked(text: str) -> list[Article]:
@@ -89,7 +89,7 @@ def split_marked(text: str) -> list[Article]:
     """
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     unmarked = [unmark(line) for line in lines]
-    headings = [is_heading(line) for line in lines]
+    headings = [_is_heading(line) for line in lines]
     # Headlines are repaired as the body is: OCR's half-width punctuation and spaces in
     # Chinese text are the engine's, not the print's.
     plain = [normalise_line(text) for text in unmarked]
