@@ -579,16 +579,10 @@ def _bow(image: Image.Image, rng: random.Random) -> Image.Image:
     """The page as it lies when it does not lie flat: each column of pixels shifted up or
     down along a parabola over the page's width, by 0.5–1% of its height at the edges
     (its lines bow by up to 2–3° there, and lie level in the middle)."""
-    pixels = np.asarray(image)
-    height, width = pixels.shape
+    height, width = image.height, image.width
     depth = rng.choice((-1, 1)) * rng.uniform(0.005, 0.01) * height
     x = (np.arange(width) - width / 2) / (width / 2)
-    shift = np.round(depth * x * x).astype(int)
-    rows = np.clip(np.arange(height)[:, None] - shift[None, :], 0, height - 1)
-    bowed = pixels[rows, np.arange(width)[None, :]]
-    # What came in from beyond the top or bottom edge is paper.
-    bowed[(np.arange(height)[:, None] - shift[None, :] < 0) | (rows >= height - 1)] = 255
-    return Image.fromarray(bowed)
+    return Image.fromarray(_shifted(np.asarray(image), depth * x * x))
 
 
 def _fold(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -596,16 +590,23 @@ def _fold(image: Image.Image, rng: random.Random) -> Image.Image:
     shifted along a cubic that is 0 at the outer edges and 0.6–1.2% of the height at the
     fold (the lines droop into it, by up to 2–3° there), and darkened towards the fold
     (its shadow, up to 35% darker, over about a fifth of each page)."""
-    pixels = np.asarray(image, dtype=np.float32)
-    height, width = pixels.shape
+    height, width = image.height, image.width
     depth = rng.uniform(0.006, 0.012) * height
     near = 1.0 - np.abs(np.arange(width) - width / 2) / (width / 2)  # 1 at the fold
-    shift = np.round(depth * near**3).astype(int)
-    rows = np.clip(np.arange(height)[:, None] - shift[None, :], 0, height - 1)
-    folded = pixels[rows, np.arange(width)[None, :]]
-    folded[np.arange(height)[:, None] - shift[None, :] < 0] = 255.0  # paper came in
+    folded = _shifted(np.asarray(image), depth * near**3).astype(np.float32)
     shadow = 1.0 - rng.uniform(0.25, 0.35) * near**8
     return Image.fromarray((folded * shadow[None, :]).clip(0, 255).astype(np.uint8))
+
+
+def _shifted(pixels: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The pixels with each column moved down by ``shift`` (rounded; up where negative)."""
+    height, width = pixels.shape
+    moved = np.arange(height)[:, None] - np.round(shift).astype(int)[None, :]
+    rows = np.clip(moved, 0, height - 1)
+    shifted = pixels[rows, np.arange(width)[None, :]]
+    # What came in from beyond the top or bottom edge is paper.
+    shifted[(moved < 0) | (rows >= height - 1)] = 255
+    return shifted
 
 
 def cer(reference: str, hypothesis: str) -> float:
