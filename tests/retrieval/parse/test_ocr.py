@@ -25,7 +25,7 @@ from benchmarks.ocr_render import cer, render_issue
 from retrieval.ingest import find_files
 from retrieval.parse import BadFileError, group_issue_files, read_issue, read_issue_files
 from retrieval.parse.marked import unmark
-from retrieval.parse.ocr import _settle, _Word, ocr_available, ocr_images
+from retrieval.parse.ocr import _inked_line, _settle, _Word, ocr_available, ocr_images
 
 FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 PACKAGE = "the rapidocr package (pip install rapidocr)"
@@ -193,6 +193,28 @@ def test_print_showing_through_beside_a_headline_is_no_part_of_it(engine: None) 
     [headline] = [unmark(line) for line in lines_of(text) if line.startswith("# ")]
     assert cer(A_HEAD, headline) < 0.15
     assert not set("秒杀完售") & set(headline)
+
+
+def test_a_character_read_in_a_headlines_blank_from_the_back_is_dropped(font: Path) -> None:
+    # A photographed spread's headline "…剧场 《列车…": the engine read a "才" from the
+    # back of the sheet in the blank before the bracket, grey but for a few dark pixels
+    # (the fold's shadow, JPEG). A thin printed character ("一") keeps its place.
+    head = ImageFont.truetype(str(font), round(BODY * 1.3))
+    image = Image.new("L", (20 * BODY, 3 * BODY), 255)
+    draw = ImageDraw.Draw(image)
+    words, x = [], BODY
+    for char in "第一场才《列车":
+        back = char == "才"
+        draw.text((x, BODY), char, font=head, fill=170 if back else 0)
+        left, top, right, bottom = draw.textbbox((x, BODY), char, font=head)
+        if back:
+            strokes = np.argwhere(np.asarray(image)[top:bottom, left:right] < 200)[:5]
+            for row, column in strokes:
+                image.putpixel((left + int(column), top + int(row)), 60)
+        words.append(_Word(char, x, x + head.size, BODY - 4, BODY + head.size + 4))
+        x += head.size
+    kept = _inked_line(np.asarray(image), words)
+    assert "".join(word.text for word in kept) == "第一场《列车"
 
 
 def test_traditional_page_is_read_in_traditional(engine: None) -> None:
