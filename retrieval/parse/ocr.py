@@ -782,19 +782,19 @@ def _inked_line(pixels: np.ndarray, words: list[_Word]) -> list[_Word]:
     shadow, from the back of "秒杀完售" beside it, and "…移动剧场 《列车" read a "才"
     in its wide blank, five dark pixels where its neighbours had hundreds.
     """
-    inks: list[tuple[_Word, int, np.ndarray]] = []  # (word, its top, its inked rows)
+    # Each word with the top of its box and the box's ink, a mask of pixels.
+    inks: list[tuple[_Word, int, np.ndarray]] = []
     for word in words:
         top = max(word.top, 0)
-        box = pixels[top : word.bottom, max(word.x0, 0) : word.x1] < _INK
-        inks.append((word, top, box))
-    han = [int(box.sum()) for word, _, box in inks if box.any() and any(map(_is_han, word.text))]
+        inks.append((word, top, pixels[top : word.bottom, max(word.x0, 0) : word.x1] < _INK))
+    han = [int(ink.sum()) for word, _, ink in inks if ink.any() and any(map(_is_han, word.text))]
     faint = _FAINT * statistics.median(han) if han else 0.0
     kept: list[_Word] = []
     inked = False
-    for word, top, box in inks:
-        rows = np.flatnonzero(box.any(axis=1)) if box.size else np.empty(0, dtype=np.intp)
+    for word, top, ink in inks:
+        rows = np.flatnonzero(ink.any(axis=1))
         is_han = any(map(_is_han, word.text))
-        if len(rows) and not (is_han and box.sum() <= faint):
+        if len(rows) and not (is_han and ink.sum() <= faint):
             inked = True
             kept.append(
                 dataclasses.replace(word, top=top + int(rows[0]), bottom=top + int(rows[-1]) + 1)
