@@ -9,7 +9,9 @@ The corpus parses perfectly because it is clean web text; real bulletins come fr
 one printed column line per line, with furniture and debris in between. Each corpus issue
 is laid out in every style of :mod:`benchmarks.ocr_styles` (and, when
 ``benchmarks/ocr_render.py`` and the OCR engine are there, rendered to page images and OCR'd
-for real), read back with :func:`retrieval.parse.read_issue`, and compared with the clean
+for real; ``ocr-searchable`` puts those scans in a PDF that ``ocrmypdf -l chi_sim`` made
+searchable, as a scanner's or an editor's OCR would), read back with
+:func:`retrieval.parse.read_issue`, and compared with the clean
 parse of the same issue, which is the manifest's truth:
 
 * article boundaries: precision / recall / F1 of predicted article starts within a few
@@ -40,6 +42,7 @@ import inspect
 import json
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +51,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: `python benchmarks/ocr.py`
@@ -82,7 +87,10 @@ REAL_OCR_STYLES = (
     "ocr-modules",
     "ocr-spreads",
     "ocr-spread-photos",
+    "ocr-searchable",
 )
+# The styles whose scans come as one PDF an issue, with Tesseract's text layer over them.
+_SEARCHABLE = {"ocr-searchable"}
 # What each real-OCR style asks of the renderer, beyond the script.
 _RENDER_OPTIONS: dict[str, dict[str, object]] = {
     "ocr-photo": {"photo": True},
@@ -440,8 +448,27 @@ def _write_rendered(
             variant.scores.add(_failed(issue, f"render_issue: {exc!r}", gold))
             continue
         paths = _as_page_files(issue, [Path(p) for p in rendered], folder / f"{issue}-pages")
+        if variant.name in _SEARCHABLE:
+            try:
+                paths = [_searchable_pdf(issue, paths, folder)]
+            except (OSError, subprocess.CalledProcessError) as exc:
+                variant.scores.add(_failed(issue, f"ocrmypdf: {exc}", gold))
+                continue
         variant.files[issue] = paths
         variant.scores.add(_parse_and_score(variant, issue, paths, gold, tolerance))
+
+
+def _searchable_pdf(issue: str, pages: list[Path], folder: Path) -> Path:
+    """The issue's page images as one PDF, made searchable by ``ocrmypdf``: Tesseract's
+    invisible text layer over the scans, as a scanner or an editor's OCR delivers them."""
+    scan = folder / "scans" / f"{issue}.pdf"
+    scan.parent.mkdir(parents=True, exist_ok=True)
+    first, *rest = [Image.open(page).convert("L") for page in pages]
+    first.save(scan, "PDF", resolution=300, save_all=True, append_images=rest)
+    searchable = folder / f"{issue}.pdf"
+    command = ["ocrmypdf", "-q", "-l", "chi_sim", "--output-type", "pdf", scan, searchable]
+    subprocess.run(command, check=True)
+    return searchable
 
 
 def _as_page_files(issue: str, paths: list[Path], folder: Path) -> list[Path]:
@@ -712,6 +739,9 @@ def main() -> None:
         sys.exit("--real-ocr: needs benchmarks/ocr_render.py with render_issue, and rapidocr")
     if render is None:
         names = [n for n in names if n not in REAL_OCR_STYLES]
+    if _SEARCHABLE & set(names) and shutil.which("ocrmypdf") is None:
+        print(f"ocrmypdf not installed: {', '.join(_SEARCHABLE & set(names))} left out")
+        names = [n for n in names if n not in _SEARCHABLE]
     via_pdftotext = [n for n in names if n in STYLES and STYLES[n].pdftotext]
     if via_pdftotext and shutil.which("pdftotext") is None:
         print(f"pdftotext (poppler-utils) not installed: {', '.join(via_pdftotext)} left out")
