@@ -330,6 +330,60 @@ def test_without_the_engine_a_mixed_pdf_keeps_its_text_pages(
     assert f"no text layer on page 2, left out: install {PACKAGE}" in caplog.text
 
 
+def searchable_scan(path: Path) -> Path:
+    """A scan of column A under an invisible text layer that misread it, as another OCR
+    makes a scan searchable (Tesseract spaces Chinese out and misreads headline type)."""
+    pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
+    canvas = Canvas(str(path), pagesize=(595, 842))
+    scan = page((A_HEAD, A_BODY))
+    scale = 72 / 300  # drawn at 300 dpi
+    canvas.drawImage(
+        ImageReader(scan), 0, 842 - scan.height * scale, scan.width * scale, scan.height * scale
+    )
+    layer = canvas.beginText(MARGIN * scale, 842 - MARGIN * scale - 12)
+    layer.setTextRenderMode(3)  # invisible
+    layer.setFont("WenQuanYiZenHei", 12)
+    layer.textLine(" ".join("县医院新大搂投人使用"))
+    layer.textLine(A_BODY[:20].replace("三月", "二月"))
+    canvas.drawText(layer)
+    canvas.showPage()
+    canvas.save()
+    return path
+
+
+def test_a_scan_made_searchable_by_another_ocr_is_read_again(tmp_path: Path, engine: None) -> None:
+    [article] = read_issue(searchable_scan(tmp_path / "searchable.pdf")).articles
+    assert cer(A_HEAD, article.headline) < 0.15
+    assert cer(A_BODY, article.body) < 0.05
+
+
+def test_without_the_engine_a_searchable_scan_keeps_its_layer(
+    tmp_path: Path, font: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_engine(monkeypatch)
+    issue = read_issue(searchable_scan(tmp_path / "searchable.pdf"))
+    assert "二月一日" in "".join(a.headline + a.body for a in issue.articles)
+
+
+def test_a_text_layer_in_print_is_not_read_again(
+    tmp_path: Path, engine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An e-paper page: visible text over a picture (a photo, a background).
+    path = tmp_path / "epaper.pdf"
+    pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
+    canvas = Canvas(str(path), pagesize=(595, 842))
+    canvas.drawImage(ImageReader(Image.new("L", (600, 400), 200)), 40, 400, 300, 200)
+    canvas.setFont("WenQuanYiZenHei", 16)
+    canvas.drawString(40, 780, A_HEAD)
+    canvas.setFont("WenQuanYiZenHei", 10.5)
+    canvas.drawString(40, 750, A_BODY[:40])
+    canvas.showPage()
+    canvas.save()
+    monkeypatch.setattr("retrieval.parse.ocr._ocr_pages", lambda images: pytest.fail("OCR'd"))
+    [article] = read_issue(path).articles
+    assert (article.headline, article.body) == (A_HEAD, A_BODY[:40])
+
+
 @pytest.mark.parametrize(
     ("make", "what"),
     [
