@@ -188,9 +188,9 @@ def ingest(
     """Index bulletin issues: files, or folders of them.
 
     Text files (.txt in UTF-8, GB18030/GBK or Big5, OCR output in any layout), PDFs, and
-    scans: page images (.png, .jpg, .tif) and PDF pages without a text layer are OCR'd
-    (RapidOCR). Page files of one issue (2024-03-01_01.pdf, 2024-03-01_02.png, …) make
-    one issue.
+    scans: page images (.png, .jpg, .tif; phone photos .heic, .webp) and PDF pages
+    without a text layer, or under another OCR's hidden one, are OCR'd (RapidOCR).
+    Page files of one issue (2024-03-01_01.pdf, 2024-03-01_02.png, …) make one issue.
     With --watch DIR, DIR is ingested and then watched for new or changed files.
 
     Unchanged files are skipped, changed ones replace their issue. Files that cannot be

@@ -34,8 +34,9 @@ from retrieval.parse.masthead import (
 _MARKDOWN_SUFFIX = ".md"
 _TEXT_SUFFIXES = frozenset({".txt", ".text", _MARKDOWN_SUFFIX})
 _PDF_SUFFIX = ".pdf"
-# Page images, OCR'd (a multi-frame TIFF is several pages).
-_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+# Page images, OCR'd: scanners' (a multi-frame TIFF is several pages) and phones' (HEIC
+# from iPhones, WebP from messengers).
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".heic", ".heif", ".webp"})
 # The issue files a folder scan picks up (retrieval.ingest, retrieval.watch): all that
 # read_issue reads but Markdown, which a bulletins folder holds as its README.md.
 ISSUE_SUFFIXES = frozenset({".txt", ".text", _PDF_SUFFIX, *_IMAGE_SUFFIXES})

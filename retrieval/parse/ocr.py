@@ -1,10 +1,11 @@
 """OCR of page images and scanned PDF pages, laid out like a PDF's text layer.
 
-Scanned issues come as page images or as PDFs of images, without text. They are read by
-RapidOCR (PP-OCR models on ONNX Runtime, shipped in its wheel: nothing is downloaded)
-and their text is laid out the way :func:`retrieval.parse.pdf.extract_pages` lays out a
-text layer: one string per page, one paragraph, headline or label per line, so that
-:func:`retrieval.parse.split_articles` reads both alike.
+Scanned issues come as page images or as PDFs of images, without text or under the
+invisible text another OCR made them searchable with (see :func:`ocr_pdf`). They are
+read by RapidOCR (PP-OCR models on ONNX Runtime, shipped in its wheel: nothing is
+downloaded) and their text is laid out the way :func:`retrieval.parse.pdf.extract_pages`
+lays out a text layer: one string per page, one paragraph, headline or label per line,
+so that :func:`retrieval.parse.split_articles` reads both alike.
 
 Engine. Measured side by side on six A4 pages at 300 dpi rendered by
 ``benchmarks/ocr_render.py`` (three columns of corpus articles, scan noise; three
@@ -86,7 +87,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from retrieval.parse.errors import BadFileError
 from retrieval.parse.marked import PAGE_BREAK
@@ -375,7 +376,9 @@ def _require_engine(path: Path, what: str) -> None:
 
 
 def _load_frames(path: Path) -> Iterator[Image.Image]:
-    """The pages of an image file, grayscale."""
+    """The pages of an image file, grayscale, upright as the camera's orientation tag
+    says (a phone held upright stores its photo sideways and tags it so)."""
+    _read_heif()
     try:
         # Beyond Pillow's own limit (twice its warning threshold) it refuses to open a
         # file at all; below it, this module's smaller limit applies.
@@ -393,9 +396,17 @@ def _load_frames(path: Path) -> Iterator[Image.Image]:
         for frame in range(getattr(image, "n_frames", 1)):
             try:
                 image.seek(frame)
-                yield _page_image(path, image)
+                yield _page_image(path, ImageOps.exif_transpose(image))
             except (OSError, SyntaxError, ValueError, EOFError) as err:
                 raise BadFileError(path, f"damaged image: {err}") from err
+
+
+@functools.cache
+def _read_heif() -> None:
+    """Let Pillow open HEIC/HEIF photos (pillow-heif's plugin, registered on first use)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _page_image(path: Path, image: Image.Image) -> Image.Image:

@@ -284,6 +284,31 @@ def test_multi_frame_tiff_is_one_page_a_frame(tmp_path: Path, engine: None) -> N
     assert cer(A_BODY + B_BODY, "".join(a.body for a in issue.articles)) < 0.05
 
 
+def test_a_photo_stored_sideways_is_read_as_its_orientation_tag_says(
+    tmp_path: Path, engine: None
+) -> None:
+    # A phone held upright stores the photo turned a quarter and tags it "rotate 90° CW".
+    path = tmp_path / "photo.jpg"
+    stored = page((A_HEAD, A_BODY)).rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the picture is shown turned 90° clockwise
+    stored.save(path, quality=90, exif=exif)
+    [article] = read_issue(path).articles
+    assert cer(A_BODY, article.body) < 0.05
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".webp"])
+def test_phone_photo_formats_are_read(tmp_path: Path, engine: None, suffix: str) -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()  # to write the test's HEIC; reading registers it itself
+    path = tmp_path / f"2024-03-01_01{suffix}"
+    page((A_HEAD, A_BODY)).save(path, quality=90)
+    assert find_files([tmp_path]) == [path]
+    [article] = read_issue(path).articles
+    assert cer(A_BODY, article.body) < 0.05
+
+
 def test_scanned_pdf_is_read_by_ocr_page_by_page(tmp_path: Path, engine: None) -> None:
     path = tmp_path / "scan.pdf"
     first, second = page((A_HEAD, A_BODY)), page((T_HEAD, T_BODY))
