@@ -95,6 +95,10 @@ UPLOAD_UNSUPPORTED = f"不支持这种文件。请发送一期公报：{UPLOAD_T
 UPLOAD_TOO_BIG = (
     "文件超过 20 MB，机器人无法下载。请压缩或分版面发送，或放入公报文件夹后运行 /reindex。"
 )
+UPLOAD_PHOTO = (
+    "照片经 Telegram 压缩，报上的字已看不清。请把原图作为文件发送"
+    "（📎 → 文件），多个版面可一起发送。"
+)
 UPLOAD_STARTED = "已收到，正在建立索引……"
 SHOW_USAGE = "请在 /show 后面写上期次，例如：/show 2024-05-20（/issues 列出各期）。"
 REMOVE_USAGE = "请在 /remove 后面写上期次，例如：/remove 2024-05-20（/issues 列出各期）。"

@@ -529,6 +529,17 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await send(update, context, fmt.upload_messages(report, issues))
 
 
+async def photo_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo in a private chat (admins): asked for again as a file.
+
+    Telegram shrinks a photo to 1280 pixels on its long side (about 110 dpi for an A4
+    page, whose body type then stands some 15 pixels high) and recompresses it: too
+    little for OCR to read a page by. A file keeps the original.
+    """
+    if await admitted(update, context) and await admin(update, context):
+        await send(update, context, [fmt.UPLOAD_PHOTO])
+
+
 def _command_argument(update: Update) -> str:
     return _COMMAND.sub("", update.effective_message.text or "", count=1).strip()
 
@@ -811,6 +822,7 @@ def register(application: Application) -> None:
             CommandHandler("subscribe", subscribe_command, filters=new),
             CommandHandler("unsubscribe", unsubscribe_command, filters=new),
             MessageHandler(new & filters.Document.ALL & filters.ChatType.PRIVATE, document_message),
+            MessageHandler(new & filters.PHOTO & filters.ChatType.PRIVATE, photo_message),
             MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command),
             MessageHandler(text & filters.ChatType.PRIVATE, private_message),
             MessageHandler(text & filters.ChatType.GROUPS, group_message),

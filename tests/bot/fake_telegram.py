@@ -858,6 +858,37 @@ class FakeTelegram:
         self._push({"message": message})
         return message
 
+    def send_photo(self, user_id: int, width: int = 1280, height: int = 960) -> dict:
+        """A user sends a photo (not a file) in their private chat: Telegram delivers it
+        shrunk, in the sizes it made of it, the largest ``width`` by ``height``.
+
+        Returns:
+            The message as delivered to the bot.
+        """
+        sizes = [(width // scale, height // scale) for scale in (16, 4, 1)]
+        photo = []
+        for w, h in sizes:
+            file_id = f"photo{next(self._message_ids)}"
+            self.files[file_id] = b"\xff\xd8\xff"  # a JPEG's start: never to be downloaded
+            photo.append(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": f"u{file_id}",
+                    "width": w,
+                    "height": h,
+                    "file_size": w * h // 8,
+                }
+            )
+        message = {
+            "message_id": next(self._message_ids),
+            "from": _user(user_id),
+            "chat": _chat(user_id),
+            "date": int(time.time()),
+            "photo": photo,
+        }
+        self._push({"message": message})
+        return message
+
     def inline(self, user_id: int, query: str) -> str:
         """A user types ``@bot query`` in some chat.
 

@@ -86,6 +86,17 @@ def test_a_strangers_file_is_refused_and_never_downloaded(library, embedder, use
     assert sorted(bulletins.iterdir()) == files
 
 
+def test_a_photo_is_asked_for_again_as_a_file(library, embedder, user):
+    index, bulletins = library
+    with run_bot(bot_settings(index, bulletins), embedder) as tg:
+        for sender, reply in ((ADMIN, fmt.UPLOAD_PHOTO), (user, fmt.ADMINS_ONLY)):
+            before = len(tg.sent(sender))
+            tg.send_photo(sender)
+            [answer] = replies(tg, sender, before)
+            assert answer.text == reply
+        assert not tg.calls_to("getFile")
+
+
 def test_files_are_checked_before_downloading_and_saved_under_safe_names(
     library, embedder, tmp_path
 ):
