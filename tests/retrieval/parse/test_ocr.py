@@ -151,6 +151,14 @@ def test_a_page_turned_askew_is_read_upright(engine: None, degrees: float) -> No
     ] * 4
 
 
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_page_upside_down_or_on_its_side_is_read_upright(engine: None, turn: int) -> None:
+    # Fed into the scanner upside down, or scanned across; no orientation tag says so.
+    turned = page((A_HEAD, A_BODY), (B_HEAD, B_BODY)).rotate(turn, expand=True)
+    [text] = ocr_images([turned])
+    assert [best_line(text, part) < 0.1 for part in (A_HEAD, A_BODY, B_HEAD, B_BODY)] == [True] * 4
+
+
 def test_a_line_without_chinese_is_no_headline(engine: None) -> None:
     # Letters reach above and below, and a long word's box on a bowed sheet slants over
     # two lines: a URL's ink can measure as large as a headline's.
