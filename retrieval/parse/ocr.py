@@ -94,7 +94,6 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from retrieval.parse.errors import BadFileError
-from retrieval.parse.marked import PAGE_BREAK
 from retrieval.text import HAN_RE, OPENING, jieba_rs
 
 __all__ = ["ocr_available", "ocr_image_files", "ocr_images", "ocr_pdf"]
@@ -844,12 +843,7 @@ def _layout(lines: list[list[_Word]], pixels: np.ndarray) -> str:
         # Tiny boxes of a character or two are specks (or fragments of a glyph).
         if size >= _SPECK * body or len(_run_text(run.words)) > _SPECK_CHARS
     ]
-    text = PAGE_BREAK.join(
-        "\n\n".join(
-            "\n".join(pdf.block_paragraphs(block, body)) for block in pdf.reading_blocks(page, body)
-        )
-        for page in pdf.side_by_side(boxes, body)
-    )
+    text = pdf.laid_out(boxes, body, between_blocks="\n\n")
     return _NUMBER_POINT_RE.sub(".", _NUMBER_COMMA_RE.sub(",", text))
 
 

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 # Column gutters of Chinese newspapers are about one character wide; word spaces and the
 # tracking of justified lines stay well under this.
 GUTTER = 0.6
-_PAGES_APART = 4.0  # the margins between two pages side by side (see side_by_side)
+_PAGES_APART = 4.0  # the margins between two pages side by side (see _spread_pages)
 # Distances in fractions of the size of the glyphs or lines concerned.
 _WORD_SPACE = 0.25  # a wider gap between two glyphs of a segment reads as a space
 _SAME_ROW = 0.4  # glyph centres closer than this vertically are on one printed line
@@ -209,12 +209,7 @@ def _page_text(glyphs: list[_Glyph]) -> str:
         for row, row_glyphs in enumerate(_rows(glyphs))
         for segment in _segments(row, row_glyphs, gutter)
     ]
-    return PAGE_BREAK.join(
-        "\n".join(
-            text for block in reading_blocks(page, body) for text in block_paragraphs(block, body)
-        )
-        for page in side_by_side(segments, body)
-    )
+    return laid_out(segments, body)
 
 
 def _rows(glyphs: list[_Printed]) -> list[list[_Printed]]:
@@ -265,7 +260,25 @@ def _segments(row: int, glyphs: list[_Glyph], gutter: float) -> list[Box]:
     ]
 
 
-def side_by_side(segments: list[Box], body: float) -> list[list[Box]]:
+def laid_out(segments: list[Box], body: float, between_blocks: str = "\n") -> str:
+    """A page's text in reading order: a paragraph, headline or label a line, the blocks
+    apart at ``between_blocks``, the two pages of a spread apart at a
+    :data:`~retrieval.parse.marked.PAGE_BREAK`.
+
+    Args:
+        segments: The page's line segments.
+        body: The size of the page's body text, in the segments' units.
+        between_blocks: What separates two blocks (OCR'd pages leave a blank line).
+    """
+    return PAGE_BREAK.join(
+        between_blocks.join(
+            "\n".join(block_paragraphs(block, body)) for block in reading_blocks(page, body)
+        )
+        for page in _spread_pages(segments, body)
+    )
+
+
+def _spread_pages(segments: list[Box], body: float) -> list[list[Box]]:
     """The segments of each of the pages printed side by side in a region, left to right
     (a spread scanned or photographed as one image); all of them if it holds one page.
 
@@ -295,7 +308,7 @@ def reading_blocks(segments: list[Box], body: float) -> list[list[Box]]:
     # Two pages side by side are cut apart first, then each is read as a page: read
     # together, bands across both pages were cut into all their columns at once, and a
     # page's run-on was read after the article under it.
-    pages = side_by_side(segments, body)
+    pages = _spread_pages(segments, body)
     if len(pages) > 1:
         return [block for page in pages for block in reading_blocks(page, body)]
     blocks: list[list[Box]] = []

@@ -804,19 +804,23 @@ class FakeTelegram:
                     "length": utf16_length(mention.group()),
                 }
             )
-        message = {
-            "message_id": next(self._message_ids),
-            "from": _user(user_id),
-            "chat": _chat(chat_id),
-            "date": int(time.time()),
-            "text": text,
-        }
+        message = self._message(user_id, chat_id, text=text)
         if entities:
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = self._message_json(reply_to)
         self._push({"message": message})
         return message
+
+    def _message(self, user_id: int, chat_id: int, **content: Any) -> dict:
+        """A new message from ``user_id`` in chat ``chat_id``, holding ``content``."""
+        return {
+            "message_id": next(self._message_ids),
+            "from": _user(user_id),
+            "chat": _chat(chat_id),
+            "date": int(time.time()),
+            **content,
+        }
 
     def send_document(
         self,
@@ -841,18 +845,13 @@ class FakeTelegram:
         """
         file_id = f"doc{next(self._message_ids)}"
         self.files[file_id] = data
-        message = {
-            "message_id": next(self._message_ids),
-            "from": _user(user_id),
-            "chat": _chat(user_id),
-            "date": int(time.time()),
-            "document": {
-                "file_id": file_id,
-                "file_unique_id": f"u{file_id}",
-                "file_name": name,
-                "file_size": len(data) if size is None else size,
-            },
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "file_size": len(data) if size is None else size,
         }
+        message = self._message(user_id, user_id, document=document)
         if album:
             message["media_group_id"] = album
         self._push({"message": message})
@@ -879,13 +878,7 @@ class FakeTelegram:
                     "file_size": w * h // 8,
                 }
             )
-        message = {
-            "message_id": next(self._message_ids),
-            "from": _user(user_id),
-            "chat": _chat(user_id),
-            "date": int(time.time()),
-            "photo": photo,
-        }
+        message = self._message(user_id, user_id, photo=photo)
         self._push({"message": message})
         return message
 

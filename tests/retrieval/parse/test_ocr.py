@@ -327,20 +327,35 @@ def test_scanned_pdf_is_read_by_ocr_page_by_page(tmp_path: Path, engine: None) -
     assert cer(T_BODY, issue.articles[1].body) < 0.05
 
 
-def mixed_pdf(path: Path) -> Path:
-    """Page 1 with a text layer, page 2 a scan of column B."""
+SCAN_SCALE = 72 / 300  # PDF points a pixel of a page drawn at 300 dpi
+
+
+def a4_canvas(path: Path) -> Canvas:
+    """A reportlab canvas of A4 pages, with the CJK font registered."""
     pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
-    canvas = Canvas(str(path), pagesize=(595, 842))
+    return Canvas(str(path), pagesize=(595, 842))
+
+
+def draw_text(canvas: Canvas) -> None:
+    """Column A's headline and the start of its body as a text layer in print."""
     canvas.setFont("WenQuanYiZenHei", 16)
     canvas.drawString(40, 780, A_HEAD)
     canvas.setFont("WenQuanYiZenHei", 10.5)
     canvas.drawString(40, 750, A_BODY[:40])
+
+
+def draw_scan(canvas: Canvas, scan: Image.Image) -> None:
+    """A scanned page drawn over the whole PDF page, from its top left, at 300 dpi."""
+    width, height = scan.width * SCAN_SCALE, scan.height * SCAN_SCALE
+    canvas.drawImage(ImageReader(scan), 0, 842 - height, width, height)
+
+
+def mixed_pdf(path: Path) -> Path:
+    """Page 1 with a text layer, page 2 a scan of column B."""
+    canvas = a4_canvas(path)
+    draw_text(canvas)
     canvas.showPage()
-    scan = page((B_HEAD, B_BODY))
-    scale = 72 / 300  # drawn at 300 dpi
-    canvas.drawImage(
-        ImageReader(scan), 0, 842 - scan.height * scale, scan.width * scale, scan.height * scale
-    )
+    draw_scan(canvas, page((B_HEAD, B_BODY)))
     canvas.showPage()
     canvas.save()
     return path
@@ -366,14 +381,9 @@ def test_without_the_engine_a_mixed_pdf_keeps_its_text_pages(
 def searchable_scan(path: Path) -> Path:
     """A scan of column A under an invisible text layer that misread it, as another OCR
     makes a scan searchable (Tesseract spaces Chinese out and misreads headline type)."""
-    pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
-    canvas = Canvas(str(path), pagesize=(595, 842))
-    scan = page((A_HEAD, A_BODY))
-    scale = 72 / 300  # drawn at 300 dpi
-    canvas.drawImage(
-        ImageReader(scan), 0, 842 - scan.height * scale, scan.width * scale, scan.height * scale
-    )
-    layer = canvas.beginText(MARGIN * scale, 842 - MARGIN * scale - 12)
+    canvas = a4_canvas(path)
+    draw_scan(canvas, page((A_HEAD, A_BODY)))
+    layer = canvas.beginText(MARGIN * SCAN_SCALE, 842 - MARGIN * SCAN_SCALE - 12)
     layer.setTextRenderMode(3)  # invisible
     layer.setFont("WenQuanYiZenHei", 12)
     layer.textLine(" ".join("县医院新大搂投人使用"))
@@ -403,13 +413,9 @@ def test_a_text_layer_in_print_is_not_read_again(
 ) -> None:
     # An e-paper page: visible text over a picture (a photo, a background).
     path = tmp_path / "epaper.pdf"
-    pdfmetrics.registerFont(TTFont("WenQuanYiZenHei", str(FONT_FILE), subfontIndex=0))
-    canvas = Canvas(str(path), pagesize=(595, 842))
+    canvas = a4_canvas(path)
     canvas.drawImage(ImageReader(Image.new("L", (600, 400), 200)), 40, 400, 300, 200)
-    canvas.setFont("WenQuanYiZenHei", 16)
-    canvas.drawString(40, 780, A_HEAD)
-    canvas.setFont("WenQuanYiZenHei", 10.5)
-    canvas.drawString(40, 750, A_BODY[:40])
+    draw_text(canvas)
     canvas.showPage()
     canvas.save()
     monkeypatch.setattr("retrieval.parse.ocr._ocr_pages", lambda images: pytest.fail("OCR'd"))
